@@ -1,0 +1,64 @@
+"""The `affectllm` command: one entry point, one subcommand per stage.
+
+Each subcommand lives in its own module that exposes ``register(subparsers)``; the module adds its
+parser and sets ``func`` to a function ``(args) -> int``. This file is the composition root: it is
+the only place in `affectllm` that imports `eval` and `data_synthesis`, and it does so only to
+register their commands.
+
+Exit codes: 0 ok, 2 bad input (argparse errors and `InputError`), 1 any other failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from affectllm import __version__
+from affectllm.errors import InputError
+
+COMMAND_MODULES = (
+    "affectllm.commands.tiny_model",
+    "affectllm.commands.env",
+    "affectllm.data.cli",
+    "eval.score_cli",
+    "data_synthesis.cli",
+    "eval.cli",
+    "affectllm.pipeline.cli",
+    "affectllm.commands.quickstart",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="affectllm",
+        description="Fine-tune vision-language models to recognise and explain emotions.",
+    )
+    parser.add_argument("--version", action="version", version=f"affectllm {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if not (e.name and name.startswith(e.name)):  # a missing dependency: surface it
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except InputError as e:
+        print(f"affectllm {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the `affectllm` CLI that belong to the core package."""
