@@ -1,0 +1,212 @@
+"""Run a pipeline stage by stage in a run directory, resumably.
+
+    RUN/pipeline.yaml        the resolved pipeline (chaining filled in), rewritten each run
+    RUN/state.json           per stage: status (running|done), inputs, outputs, times
+    RUN/<stage>/stage.yaml   the stage's resolved inputs and exact command
+    RUN/<stage>/log.txt      the stage's output
+    RUN/<stage>/...          what the stage writes: a model (sft, grpo), corpus.jsonl (synth),
+                             report.json (eval)
+
+A stage marked done is skipped. A stage found `running` was interrupted: it is run again with its
+own resume (training recipes get `--resume_from_checkpoint true` when a checkpoint exists, the
+synthesis loop continues from its manifest, evaluation reuses its kept intermediates). `--from`
+forgets a stage and those after it, deleting their folders, and runs them again.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from affectllm.errors import InputError
+from affectllm.io import read_yaml, write_json, write_yaml
+from affectllm.launch import override_args, recipe_command
+from affectllm.pipeline.config import Pipeline, Stage
+
+STATE_FILE = "state.json"
+
+
+def _load_state(run_dir: Path) -> dict:
+    import json
+
+    path = run_dir / STATE_FILE
+    if not path.is_file():
+        return {"stages": {}}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise InputError(f"corrupt state file: {e}", path=path) from None
+
+
+def _expand(value: Any, variables: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        for key, sub in variables.items():
+            value = value.replace("{" + key + "}", sub)
+        return value
+    if isinstance(value, dict):
+        return {k: _expand(v, variables) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, variables) for v in value]
+    return value
+
+
+class PipelineRunner:
+    """Executes `pipeline` in `run_dir`; `log` receives one-line status messages."""
+
+    def __init__(self, pipeline: Pipeline, run_dir: str | Path, log=print):
+        self.pipeline = pipeline
+        self.run_dir = Path(run_dir).resolve()
+        self.log = log
+        self.state = _load_state(self.run_dir)
+        data_dir = str(Path(pipeline.data).resolve().parent) if pipeline.data else ""
+        self.variables = {"run_dir": str(self.run_dir), "data_dir": data_dir}
+
+    # ---------------------------------------------------------------- state
+
+    def _save_state(self) -> None:
+        write_json(self.run_dir / STATE_FILE, self.state)
+
+    def status(self, stage: Stage) -> str | None:
+        return self.state["stages"].get(stage.name, {}).get("status")
+
+    def forget_from(self, stage_name: str) -> None:
+        """Drop the state and outputs of `stage_name` and every stage after it."""
+        start = self.pipeline.index(stage_name)
+        for stage in self.pipeline.stages[start:]:
+            self.state["stages"].pop(stage.name, None)
+            shutil.rmtree(self.run_dir / stage.name, ignore_errors=True)
+        self._save_state()
+
+    # ---------------------------------------------------------------- chaining
+
+    def plan(self) -> list[dict[str, Any]]:
+        """Inputs and outputs of every stage after chaining, in order."""
+        model, data = self.pipeline.model, self.pipeline.data
+        plans = []
+        for stage in self.pipeline.stages:
+            stage_dir = self.run_dir / stage.name
+            inputs = {"model": _expand(stage.model, self.variables) or model,
+                      "data": _expand(stage.data, self.variables) or
+                      (data if stage.kind != "eval" else None),
+                      "data_root": stage.data_root or (self.pipeline.data_root
+                                                       if stage.kind != "eval" else None)}
+            if inputs["model"] is None:
+                raise InputError(f"stage {stage.name!r} has no model: set 'model' in the pipeline "
+                                 "or the stage", path=self.pipeline.source)
+            if stage.kind == "eval" and inputs["data"] is None:
+                raise InputError(f"eval stage {stage.name!r} needs 'data'",
+                                 path=self.pipeline.source)
+            outputs: dict[str, str] = {}
+            if stage.trains:
+                outputs["model"] = str(stage_dir)
+                model = str(stage_dir)
+            elif stage.kind == "synth":
+                outputs["corpus"] = str(stage_dir / "corpus.jsonl")
+                data = outputs["corpus"]
+            else:
+                outputs["report"] = str(stage_dir / "report.json")
+            plans.append({"stage": stage, "dir": stage_dir, "inputs": inputs, "outputs": outputs})
+        return plans
+
+    # ---------------------------------------------------------------- commands
+
+    def command(self, plan: dict[str, Any], resume: bool) -> list[str]:
+        stage: Stage = plan["stage"]
+        inputs, stage_dir = plan["inputs"], plan["dir"]
+        if stage.trains:
+            overrides = {"model_name_or_path": inputs["model"], "output_dir": str(stage_dir),
+                         "dataset_train": inputs["data"], "data_root": inputs["data_root"],
+                         **_expand(stage.overrides, self.variables)}
+            if resume and any(stage_dir.glob("checkpoint-*")):
+                overrides["resume_from_checkpoint"] = "true"
+            return recipe_command(stage.recipe, stage.config, overrides,
+                                  stage.accelerate_config, stage.num_processes)
+        cli = [sys.executable, "-m", "affectllm.cli"]
+        if stage.kind == "synth":
+            args = {"model": inputs["model"], "rounds": stage.rounds, "out": str(stage_dir),
+                    **_expand(stage.args, self.variables)}
+            return cli + ["synth", "--config", str(stage.config)] + override_args(args)
+        data_flag = "data" if stage.benchmark == "facial" else "data-root"
+        args = {"model": inputs["model"], data_flag: inputs["data"], "out": str(stage_dir),
+                **_expand(stage.args, self.variables)}
+        return cli + ["eval", stage.benchmark] + override_args(args)
+
+    # ---------------------------------------------------------------- run
+
+    def run(self) -> list[dict[str, Any]]:
+        """Run every stage not yet done, in order; returns the plans."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        plans = self.plan()
+        write_yaml(self.run_dir / "pipeline.yaml", {
+            "name": self.pipeline.name, "source": self.pipeline.source,
+            "stages": [{**{k: v for k, v in asdict(p["stage"]).items() if v not in (None, {}, [])},
+                        "inputs": p["inputs"], "outputs": p["outputs"]} for p in plans]})
+        for plan in plans:
+            stage: Stage = plan["stage"]
+            status = self.status(stage)
+            if status == "done":
+                self.log(f"[{stage.name}] done already, skipping")
+                continue
+            self._run_stage(plan, resume=status == "running")
+        return plans
+
+    def _run_stage(self, plan: dict[str, Any], resume: bool) -> None:
+        stage: Stage = plan["stage"]
+        stage_dir: Path = plan["dir"]
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        argv = self.command(plan, resume)
+        write_yaml(stage_dir / "stage.yaml", {"kind": stage.kind, "inputs": plan["inputs"],
+                                              "outputs": plan["outputs"], "resume": resume,
+                                              "command": shlex.join(argv)})
+        entry = {"status": "running", "kind": stage.kind, "inputs": plan["inputs"],
+                 "outputs": plan["outputs"], "started": time.time()}
+        self.state["stages"][stage.name] = entry
+        self._save_state()
+        self.log(f"[{stage.name}] {'resuming' if resume else 'running'} {stage.kind}: "
+                 f"{shlex.join(argv)}")
+        start = time.perf_counter()
+        log_file = stage_dir / "log.txt"
+        with open(log_file, "a", encoding="utf-8") as log:
+            log.write(f"$ {shlex.join(argv)}\n")
+            log.flush()
+            result = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT,
+                                    env=_child_env())
+        if result.returncode != 0:
+            tail = "\n".join(log_file.read_text(encoding="utf-8").splitlines()[-25:])
+            raise RuntimeError(f"stage {stage.name!r} failed (exit {result.returncode}); "
+                               f"log: {log_file}\n{tail}")
+        for key, out in plan["outputs"].items():
+            if not Path(out).exists():
+                raise RuntimeError(f"stage {stage.name!r} finished but its {key} {out} is missing")
+        entry.update(status="done", finished=time.time(), seconds=time.perf_counter() - start)
+        self._save_state()
+        self.log(f"[{stage.name}] done in {entry['seconds']:.0f}s")
+
+
+def _child_env() -> dict[str, str]:
+    import os
+
+    from affectllm.launch import REPO_ROOT
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return env
+
+
+def stage_report(run_dir: str | Path, stage_name: str) -> dict:
+    """The report.json of an eval stage (or {} when absent)."""
+    import json
+
+    path = Path(run_dir) / stage_name / "report.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def resolved_config(run_dir: str | Path) -> dict:
+    return read_yaml(Path(run_dir) / "pipeline.yaml")
