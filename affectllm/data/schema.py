@@ -19,21 +19,37 @@ reasoning  free-text reasoning (the ``<think>`` part, an EMER description) or ""
 answer     target answer text or None
 meta       JSON object serialised as a string (whatever else the source carried)
 =========  ==========================================================================
+
+Data root: media paths are relative to the data root of the JSONL file, which is the file's own
+folder, unless a ``convert_config.json`` next to the file records another one as ``data_root``
+(``affectllm data convert`` writes it: converting copies no media, so converted paths stay relative
+to the corpus's original folder). `data_root(path)` answers it; every consumer should use it.
+
+For training and evaluation, `to_hf_dataset` gives a `datasets.Dataset` with `features()` built
+lazily from the JSONL (Arrow on disk, memory-mapped), media kept as path strings; `open_image` opens
+one image when it is needed, and `with_images` does that on row access.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from affectllm.errors import InputError
-from affectllm.io import read_jsonl, write_jsonl
+from affectllm.io import read_jsonl, resolve_media, write_jsonl
 from rewards.aus import sort_aus
 from rewards.labels import canonical_label
 
+if TYPE_CHECKING:
+    from datasets import Dataset
+    from PIL import Image
+
 MEDIA_TYPES = ("image", "video", "audio")
+#: Written next to a converted JSONL by `affectllm data convert`; its ``data_root`` is the data root.
+CONVERT_CONFIG = "convert_config.json"
 FIELDS = ("id", "source", "media", "question", "labels", "openset", "aus", "valence", "reasoning",
           "answer", "meta")
 
@@ -118,6 +134,93 @@ def save_samples(path: str | Path, samples: Iterable[dict]) -> int:
 
 def image_paths(sample: dict, root: str | Path) -> list[Path]:
     """Absolute paths of a sample's images, refused if they escape `root`."""
-    from affectllm.io import resolve_media
-
     return [resolve_media(root, m["path"]) for m in sample["media"] if m["type"] == "image"]
+
+
+def data_root(path: str | Path) -> Path:
+    """The folder the media paths of the canonical JSONL file (or folder of them) at `path` are
+    relative to: ``data_root`` from a ``convert_config.json`` beside it, else its own folder."""
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    config = folder / CONVERT_CONFIG
+    if config.is_file():
+        try:
+            recorded = json.loads(config.read_text(encoding="utf-8")).get("data_root")
+        except (json.JSONDecodeError, AttributeError):
+            raise InputError("malformed convert config (expected a JSON object)", config) from None
+        if recorded:
+            return (folder / recorded).resolve()  # an absolute `recorded` wins over `folder`
+    return folder.resolve()
+
+
+_root_of = data_root  # `to_hf_dataset` has a parameter of the same name
+
+
+def _media_checked(sample: dict, root: Path | None) -> dict:
+    if root is not None:
+        for m in sample["media"]:
+            resolve_media(root, m["path"])
+    return sample
+
+
+def _generate(path: str, root: str | None, stamp: tuple) -> Iterator[dict]:
+    """Rows for `Dataset.from_generator`; `stamp` (size, mtime) only keys the cache."""
+    for sample in iter_samples(path):
+        yield _media_checked(sample, None if root is None else Path(root))
+
+
+def to_hf_dataset(samples_or_path: Iterable[dict] | str | Path,
+                  data_root: str | Path | None = None, *,
+                  cache_dir: str | Path | None = None) -> Dataset:
+    """A `datasets.Dataset` with `features()`: from a canonical JSONL path, streamed into Arrow on
+    disk (cached, keyed by the file's size and mtime) without holding the corpus in memory, or from
+    samples in memory. Media stay relative path strings; every one is checked to stay inside
+    `data_root` (default for a path: `data_root(path)`; for samples: no check) without being
+    opened. `cache_dir` is where the Arrow files go (default: the `datasets` cache). Use
+    `open_image` / `with_images` to get pixels."""
+    from datasets import Dataset
+
+    if isinstance(samples_or_path, (str, os.PathLike)):
+        path = Path(samples_or_path)
+        if not path.is_file():
+            raise InputError("file not found", path=path)
+        root = Path(data_root) if data_root is not None else _root_of(path)
+        st = path.stat()
+        return Dataset.from_generator(
+            _generate, features=features(), cache_dir=None if cache_dir is None else str(cache_dir),
+            gen_kwargs={"path": str(path.resolve()), "root": str(root.resolve()),
+                        "stamp": (st.st_size, st.st_mtime_ns)})
+    root = None if data_root is None else Path(data_root)
+    rows = [_media_checked(check_sample(s), root) for s in samples_or_path]
+    return Dataset.from_list(rows, features=features())
+
+
+def open_image(sample: dict, root: str | Path, index: int = 0) -> Image.Image:
+    """The `index`-th image of `sample` as an RGB PIL image. The path is refused (never opened) if
+    it escapes `root`; a missing or undecodable file raises InputError."""
+    from PIL import Image, UnidentifiedImageError
+
+    images = [m for m in sample["media"] if m["type"] == "image"]
+    if index >= len(images):
+        raise InputError(f"sample {sample.get('id')!r} has no image #{index}")
+    full = resolve_media(root, images[index]["path"])
+    try:
+        with Image.open(full) as im:
+            return im.convert("RGB")
+    except FileNotFoundError:
+        raise InputError("media file not found", path=full) from None
+    except (UnidentifiedImageError, OSError) as e:
+        raise InputError(f"not a readable image ({e})", path=full) from None
+
+
+def with_images(dataset: Dataset, root: str | Path) -> Dataset:
+    """`dataset` with an extra ``images`` column (a list of RGB PIL images per row) decoded only
+    when rows are accessed (`Dataset.with_transform`)."""
+    def decode(batch: dict) -> dict:
+        batch = dict(batch)
+        batch["images"] = [[open_image({"media": media, "id": None}, root, k)
+                            for k in range(sum(m["type"] == "image" for m in media))]
+                           for media in batch["media"]]
+        return batch
+
+    return dataset.with_transform(decode)
