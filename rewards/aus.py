@@ -57,6 +57,11 @@ def find_aus(text: str) -> list[str]:
     return sorted({f"AU{int(n)}" for n in _AU_RE.findall(text)}, key=au_number)
 
 
+def au_set(text: str) -> set[str]:
+    """The codes `find_aus` finds, as an unsorted set (the AU reward's hot path)."""
+    return {f"AU{int(n)}" for n in _AU_RE.findall(text)}
+
+
 def au_glossary(codes: Iterable[str] | None = None) -> str:
     """One line per AU, ``AU4 (brow lowerer)``, for prompts."""
     codes = AU_NAMES if codes is None else sort_aus(codes)

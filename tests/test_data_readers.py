@@ -243,8 +243,8 @@ def test_mer_unibench_root(mer_root: Path) -> None:
     assert json.loads(s1["meta"]) == {"dataset": "MER2023", "name": "s1", "task": "hit",
                                       "subtitle": "Hello there"}
     assert by_id["MER2023/s2"]["media"][0]["path"] == "MER2023/video/s2.avi"
-    assert by_id["OV-MERD+/o1"]["openset"] == ["happiness", "relaxed"]
-    assert by_id["OV-MERD+/o2"]["openset"] == ["worry", "sadness"]  # canonical_label
+    assert by_id["OV-MERD+/o1"]["openset"] == ["happy", "relaxed"]
+    assert by_id["OV-MERD+/o2"]["openset"] == ["worried", "sad"]  # lower-cased, not aliased
     assert by_id["OV-MERD+/o2"]["media"] == [{"type": "image", "path": "ov-merd+/image/o2.png"}]
     assert by_id["CMU-MOSI/m1"]["valence"] == -1.4 and by_id["CMU-MOSI/m1"]["labels"] == []
 
@@ -279,10 +279,10 @@ def test_emer(emer_dir: Path) -> None:
     result = read(emer_dir / "gt-eng.csv", "emer")
     assert_canonical(result, emer_dir)
     e1, e2, e3 = result.samples
-    assert e1["openset"] == ["worry", "nervous"] and e1["answer"] == "worried, nervous"
+    assert e1["openset"] == ["worried", "nervous"] and e1["answer"] == "worried, nervous"
     assert e1["reasoning"].startswith("Furrowed brows")
     assert json.loads(e1["meta"])["reason_zh"] == "担心"
-    assert e2["openset"] == ["happiness", "excited"] and e2["reasoning"] == "smiling, line\nbreak"
+    assert e2["openset"] == ["happy", "excited"] and e2["reasoning"] == "smiling, line\nbreak"
     assert e3["id"] == "e3" and e3["openset"] == [] and e3["reasoning"] == "A calm face."
     assert [loc[1] for loc in result.locations] == [2, 3, 3]  # e2's row spans lines 3-4
 

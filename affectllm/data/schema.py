@@ -12,7 +12,7 @@ source     data set name (``fea20k``, ``mer2023``, ``toyfaces``, ...)
 media      list of ``{"type": "image"|"video"|"audio", "path": relative path}``
 question   the user's question / instruction ("" when the recipe supplies the prompt)
 labels     categorical emotion labels, canonical (see `rewards.labels.canonical_label`)
-openset    open-vocabulary emotion words (OV-MERD+, EMER, AffectGPT)
+openset    open-vocabulary emotion words, lower-cased as written (OV-MERD+, EMER, AffectGPT)
 aus        canonical AU codes, sorted numerically (``["AU1", "AU4", "AU15"]``)
 valence    float sentiment/valence or None
 reasoning  free-text reasoning (the ``<think>`` part, an EMER description) or ""
@@ -84,7 +84,9 @@ def make_sample(id: str, source: str, *, media: Iterable[dict] | None = None, qu
         "media": [{"type": m["type"], "path": str(m["path"])} for m in (media or [])],
         "question": question or "",
         "labels": _unique(canonical_label(x) for x in labels if str(x).strip()),
-        "openset": _unique(canonical_label(x) for x in openset if str(x).strip()),
+        # Open-set words are only lower-cased and trimmed: the emotion-wheel metric maps surface
+        # forms itself, and aliasing them here (scared -> fear) would change the official numbers.
+        "openset": _unique(" ".join(str(x).lower().split()) for x in openset if str(x).strip()),
         "aus": sort_aus(aus),
         "valence": None if valence is None else float(valence),
         "reasoning": reasoning or "",

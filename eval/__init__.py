@@ -1,0 +1,1 @@
+"""Evaluation: data-set level scorers (`eval.scorers`) and the ``affectllm score`` command."""
