@@ -126,12 +126,26 @@ def _open_rgb(path: str):
         return im.convert("RGB")
 
 
-def _load_video(src: Any):
+def _load_video(src: Any, num_frames: int = 8):
+    """Frames of a video: a list of frames/paths as given, or `num_frames` frames sampled evenly
+    from a video file (decoded with PyAV, which qwen-vl-utils already depends on)."""
     if isinstance(src, (list, tuple)):
         return [_open_rgb(f) if isinstance(f, str) else f for f in src]
-    from qwen_vl_utils import fetch_video
+    return read_video_frames(src, num_frames)
 
-    return fetch_video({"video": src, "nframes": 8})
+
+def read_video_frames(path: str, num_frames: int = 8) -> list:
+    """`num_frames` RGB PIL frames spread evenly over the video at `path`."""
+    import av
+
+    with av.open(str(path)) as container:
+        frames = [f.to_image() for f in container.decode(video=0)]
+    if not frames:
+        raise ValueError(f"no video frames decoded from {path}")
+    if len(frames) <= num_frames:
+        return frames
+    step = len(frames) / num_frames
+    return [frames[int(i * step + step / 2)] for i in range(num_frames)]
 
 
 def vllm_request(processor: Any, request: Request, pixels: PixelBudget = PixelBudget()) -> dict:
@@ -189,6 +203,9 @@ class Backend(abc.ABC):
 
     def _run_with_retries(self, batch: list[Request], sampling: Sampling,
                           retries: int) -> list[Output]:
+        """Run a batch; on failure retry it, then run its requests one by one so that one bad
+        sample (an unreadable image) fails alone. Failures are reported in `Output.error`."""
+        error = ""
         for attempt in range(retries + 1):
             try:
                 return self.run_batch(batch, sampling)
@@ -196,7 +213,9 @@ class Backend(abc.ABC):
                 error = f"{type(e).__name__}: {e}"
                 log.warning("generation failed for %s (attempt %d): %s",
                             [r.id for r in batch], attempt + 1, error)
-        return [Output(id=r.id, error=error) for r in batch]
+        if len(batch) == 1:
+            return [Output(id=batch[0].id, error=error)]
+        return [out for r in batch for out in self._run_with_retries([r], sampling, 0)]
 
     def order(self, requests: Sequence[Request]) -> list[Request]:
         return list(requests)

@@ -66,6 +66,17 @@ def recipe_command(script: str | Path, config: str | Path | None = None,
     return argv + override_args(overrides or {})
 
 
+def die_with_parent() -> None:
+    """`preexec_fn` for child processes: on Linux, the child gets SIGKILL when its parent dies, so
+    a killed pipeline or synthesis run never leaves a training process holding GPUs behind."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def run_recipe(script: str | Path, config: str | Path | None = None,
                overrides: Mapping[str, Any] | None = None,
                accelerate_config: str | Path | None = None, num_processes: int | None = None,
@@ -76,14 +87,15 @@ def run_recipe(script: str | Path, config: str | Path | None = None,
     full_env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep), **(env or {})}
     if log_file is None:
-        result = subprocess.run(argv, env=full_env)
+        result = subprocess.run(argv, env=full_env, preexec_fn=die_with_parent)
         tail = ""
     else:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         with open(log_file, "a", encoding="utf-8") as log:
             log.write(f"$ {shlex.join(argv)}\n")
             log.flush()
-            result = subprocess.run(argv, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+            result = subprocess.run(argv, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+                                    preexec_fn=die_with_parent)
         tail = "\n".join(Path(log_file).read_text(encoding="utf-8").splitlines()[-30:])
     if result.returncode != 0:
         raise RuntimeError(f"recipe failed (exit {result.returncode}): {shlex.join(argv)}\n{tail}")

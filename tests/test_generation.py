@@ -135,3 +135,37 @@ def test_vllm_engine_generates(tiny_model, images):
     backend = make_backend(str(tiny_model("qwen2_5_vl")), "vllm", gpu_memory_utilization=0.3)
     outputs = backend.generate(_requests(images), Sampling(n=2, max_new_tokens=4))
     assert all(len(o.texts) == 2 for o in outputs)
+
+
+def test_video_frames_decoded_with_av(tmp_path):
+    """Video paths decode with PyAV (torchvision's reader is gone in 0.29)."""
+    import av
+    import numpy as np
+
+    from affectllm.generation import read_video_frames
+
+    path = tmp_path / "clip.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(20):
+            frame = np.full((48, 64, 3), i * 12, dtype=np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    frames = read_video_frames(str(path), num_frames=4)
+    assert len(frames) == 4 and frames[0].size == (64, 48)
+    brightness = [np.asarray(f).mean() for f in frames]
+    assert brightness == sorted(brightness) and brightness[-1] > brightness[0] + 50
+    _, videos = media_of([{"role": "user", "content": [{"type": "video", "video": str(path)}]}])
+    assert len(videos) == 1 and len(videos[0]) == 8
+
+
+def test_bad_request_fails_alone(tiny_model, images):
+    """A batch with one unreadable image still answers the other requests of that batch."""
+    backend = make_backend(str(tiny_model("qwen2_5_vl")), "hf", batch_size=4)
+    requests = _requests(images)
+    requests[2].messages[0]["content"][0]["image"] = "/nonexistent/face.png"
+    outputs = backend.generate(requests, Sampling(max_new_tokens=3), retries=0)
+    assert [o.error is not None for o in outputs] == [False, False, True, False]

@@ -26,7 +26,7 @@ from typing import Any
 
 from affectllm.errors import InputError
 from affectllm.io import read_yaml, write_json, write_yaml
-from affectllm.launch import override_args, recipe_command
+from affectllm.launch import die_with_parent, override_args, recipe_command
 from affectllm.pipeline.config import Pipeline, Stage
 
 STATE_FILE = "state.json"
@@ -130,6 +130,7 @@ class PipelineRunner:
         cli = [sys.executable, "-m", "affectllm.cli"]
         if stage.kind == "synth":
             args = {"model": inputs["model"], "rounds": stage.rounds, "out": str(stage_dir),
+                    "data": inputs["data"], "data-root": inputs["data_root"],
                     **_expand(stage.args, self.variables)}
             return cli + ["synth", "--config", str(stage.config)] + override_args(args)
         data_flag = "data" if stage.benchmark == "facial" else "data-root"
@@ -176,7 +177,7 @@ class PipelineRunner:
             log.write(f"$ {shlex.join(argv)}\n")
             log.flush()
             result = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT,
-                                    env=_child_env())
+                                    env=_child_env(), preexec_fn=die_with_parent)
         if result.returncode != 0:
             tail = "\n".join(log_file.read_text(encoding="utf-8").splitlines()[-25:])
             raise RuntimeError(f"stage {stage.name!r} failed (exit {result.returncode}); "

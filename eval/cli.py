@@ -1,0 +1,206 @@
+"""``affectllm eval``: run a benchmark end to end (generate, extract, score, report).
+
+    affectllm eval mer-unibench --model PATH --data-root DIR [--datasets ...] [--extractor answer|lexicon|MODEL]
+    affectllm eval emer         --model PATH --data-root DIR --judge MODEL|none
+    affectllm eval facial       --model PATH --data DIR_OR_JSONL [--split test] [--limit N]
+
+Every run writes OUT/config.json (the resolved config), OUT/report.json, OUT/report.md and
+OUT/plots/*.png, and keeps every intermediate (model answers, extracted labels, CSVs), so running
+the same command again re-scores without generating; ``--rescore`` never loads a model. Options
+with two words are also accepted with underscores (``--max_new_tokens``), as pipelines pass them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from affectllm.errors import InputError
+from affectllm.generation import BACKENDS, Sampling
+from affectllm.models import PixelBudget
+from eval.runs import default_out
+
+
+def _bool(text: str) -> bool:
+    value = str(text).strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _opt(p: argparse.ArgumentParser, name: str, **kwargs) -> None:
+    """An option spelled with dashes, also accepted with underscores."""
+    names = [f"--{name}"] + ([f"--{name.replace('-', '_')}"] if "-" in name else [])
+    p.add_argument(*names, **kwargs)
+
+
+def _flag(p: argparse.ArgumentParser, name: str, help: str, default: bool = False) -> None:
+    """A switch that also takes an explicit value (``--rescore`` or ``--rescore true``)."""
+    _opt(p, name, nargs="?", const=True, default=default, type=_bool, metavar="BOOL", help=help)
+
+
+def _add_model_args(p: argparse.ArgumentParser, prompt_default: str, max_new_tokens: int) -> None:
+    p.add_argument("--model", required=True, help="the model to evaluate (local folder or hub id)")
+    _opt(p, "out", type=Path, default=None,
+         help="output folder (default: runs/eval/<benchmark>/<model folder name>)")
+    _opt(p, "prompt", default=prompt_default,
+         help="prompt name (affectgpt, openset, facial, sample = each sample's question) or "
+              "text (default: %(default)s)")
+    _opt(p, "system", default=None, help="optional system message")
+    g = p.add_argument_group("generation")
+    _opt(g, "temperature", type=float, default=0.0, help="0 = greedy (default)")
+    _opt(g, "top-p", type=float, default=1.0)
+    _opt(g, "top-k", type=int, default=0)
+    _opt(g, "repetition-penalty", type=float, default=1.0)
+    _opt(g, "max-new-tokens", type=int, default=max_new_tokens)
+    _opt(g, "seed", type=int, default=0)
+    _opt(g, "limit", type=int, default=None, help="evaluate at most N samples (per data set)")
+    _flag(g, "rescore", "score the kept intermediates only: no model is loaded")
+    _flag(g, "plots", "write PNG plots (default: true)", default=True)
+    b = p.add_argument_group("backend")
+    _opt(b, "backend", choices=BACKENDS, default="auto",
+         help="auto: vllm when installed with a GPU, else hf (default)")
+    _opt(b, "batch-size", type=int, default=8, help="hf: prompts per batch (sorted by length)")
+    _opt(b, "tensor-parallel-size", type=int, default=1, help="vllm")
+    _opt(b, "data-parallel-size", type=int, default=1, help="vllm")
+    _opt(b, "gpu-memory-utilization", type=float, default=0.85, help="vllm")
+    _opt(b, "max-model-len", type=int, default=None, help="vllm")
+    _opt(b, "dtype", default="auto")
+    _opt(b, "max-pixels", type=int, default=None, help="image pixel budget (Qwen-VL)")
+    _opt(b, "min-pixels", type=int, default=None)
+
+
+def _sampling(args: argparse.Namespace) -> Sampling:
+    return Sampling(n=1, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
+                    max_new_tokens=args.max_new_tokens,
+                    repetition_penalty=args.repetition_penalty, seed=args.seed)
+
+
+def _helper_sampling(args: argparse.Namespace, prefix: str) -> Sampling:
+    get = lambda k: getattr(args, f"{prefix}_{k}")  # noqa: E731
+    return Sampling(n=1, temperature=get("temperature"), top_p=get("top_p"),
+                    max_new_tokens=get("max_new_tokens"),
+                    repetition_penalty=get("repetition_penalty"), seed=args.seed)
+
+
+def _add_helper_sampling(p: argparse.ArgumentParser, prefix: str, what: str) -> None:
+    g = p.add_argument_group(f"{what} sampling (default deterministic; the official pipeline "
+                             "samples at temperature 0.7, top-p 0.8, repetition penalty 1.05)")
+    _opt(g, f"{prefix}-temperature", type=float, default=0.0)
+    _opt(g, f"{prefix}-top-p", type=float, default=1.0)
+    _opt(g, f"{prefix}-repetition-penalty", type=float, default=1.0)
+    _opt(g, f"{prefix}-max-new-tokens", type=int, default=256)
+
+
+def _backend_options(args: argparse.Namespace) -> dict:
+    options = {"batch_size": args.batch_size, "tensor_parallel_size": args.tensor_parallel_size,
+               "data_parallel_size": args.data_parallel_size,
+               "gpu_memory_utilization": args.gpu_memory_utilization, "dtype": args.dtype,
+               "seed": args.seed, "max_images": 1, "max_videos": 1}
+    if args.max_model_len:
+        options["max_model_len"] = args.max_model_len
+    if args.max_pixels or args.min_pixels:
+        options["pixels"] = PixelBudget(min_pixels=args.min_pixels, max_pixels=args.max_pixels)
+    return options
+
+
+def _check_positive(args: argparse.Namespace) -> None:
+    if args.limit is not None and args.limit < 1:
+        raise InputError("--limit must be at least 1")
+
+
+def cmd_mer_unibench(args: argparse.Namespace) -> int:
+    from eval.mer_unibench import MerConfig, run
+
+    _check_positive(args)
+    run(MerConfig(
+        model=args.model, data_root=Path(args.data_root),
+        out=args.out or default_out("mer-unibench", args.model), datasets=args.datasets,
+        backend=args.backend, backend_options=_backend_options(args), extractor=args.extractor,
+        prompt=args.prompt, system=args.system, subtitles=args.subtitles,
+        sampling=_sampling(args), extractor_sampling=_helper_sampling(args, "extractor"),
+        limit=args.limit, rescore=args.rescore, reference=args.reference, plots=args.plots))
+    return 0
+
+
+def cmd_emer(args: argparse.Namespace) -> int:
+    from eval.emer import EmerConfig, run
+
+    _check_positive(args)
+    run(EmerConfig(
+        model=args.model, data_root=Path(args.data_root),
+        out=args.out or default_out("emer", args.model), judge=args.judge,
+        backend=args.backend, backend_options=_backend_options(args), prompt=args.prompt,
+        system=args.system, sampling=_sampling(args),
+        judge_sampling=_helper_sampling(args, "judge"), limit=args.limit,
+        rescore=args.rescore, plots=args.plots))
+    return 0
+
+
+def cmd_facial(args: argparse.Namespace) -> int:
+    from eval.facial import FacialConfig, run
+
+    _check_positive(args)
+    run(FacialConfig(
+        model=args.model, data=Path(args.data), split=args.split,
+        data_root=None if args.data_root is None else Path(args.data_root),
+        out=args.out or default_out("facial", args.model), backend=args.backend,
+        backend_options=_backend_options(args), prompt=args.prompt, system=args.system,
+        sampling=_sampling(args), limit=args.limit, rescore=args.rescore, plots=args.plots))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``eval`` with sub-subcommands ``mer-unibench``, ``emer`` and ``facial``."""
+    parser = subparsers.add_parser(
+        "eval", help="run a benchmark end to end: generate, extract, score, report",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
+
+    p = sub.add_parser(
+        "mer-unibench", help="the nine MER-UniBench data sets (EW F-score, HIT rate, sentiment F1)",
+        description="MER-UniBench: OV-MERD+ (EW F-score, level 1), MER2023, MER2024, MELD, "
+                    "IEMOCAPFour (HIT rate), CMU-MOSI, CMU-MOSEI, SIMS, SIMSv2 (weighted F1, "
+                    "accuracy beside it); mean = unweighted mean of the nine x 100. The data root "
+                    "holds one folder per data set with label.csv and video/ (see "
+                    "affectllm/data/readers/mer_unibench.py).")
+    _add_model_args(p, "openset", 512)
+    _opt(p, "data-root", required=True, help="the MER-UniBench folder")
+    _opt(p, "datasets", nargs="+", default=None, metavar="NAME",
+         help="data sets to run (default: every one found in the data root)")
+    _opt(p, "extractor", default="answer",
+         help="answer (parse <answer>), lexicon (emotion-wheel phrase matcher) or an extractor "
+              "LLM (model path; the same path as --model reuses its engine). Default: answer")
+    _flag(p, "subtitles", "append the subtitle (subtitle.csv) to the prompt")
+    _opt(p, "reference", type=Path, default=None,
+         help="YAML of published rows to show beside ours (template: eval/published.yaml)")
+    _add_helper_sampling(p, "extractor", "extractor")
+    p.set_defaults(func=cmd_mer_unibench)
+
+    p = sub.add_parser(
+        "emer", help="EMER descriptions: judge clue/label overlap (1-10), EW F-score, ROUGE-L",
+        description="EMER: the model describes each clip; a local judge LLM rates clue overlap and "
+                    "label overlap with the reference description on 1-10; EW F-score of the "
+                    "emotion words (lexicon) and ROUGE-L need no judge.")
+    _add_model_args(p, "affectgpt", 512)
+    _opt(p, "data-root", required=True, help="the EMER folder (gt-eng.csv, final-EMER-reason.csv, "
+                                              "video/)")
+    _opt(p, "judge", required=True, help="judge LLM (model path) or none")
+    _add_helper_sampling(p, "judge", "judge")
+    p.set_defaults(func=cmd_emer)
+
+    p = sub.add_parser(
+        "facial", help="Facial-R1 style: emotion accuracy, AU F1, ROUGE-L, format rate, reward",
+        description="Facial benchmark on canonical JSONL (toy faces, FEA-20K): emotion accuracy, "
+                    "AU F1 (micro and per AU), ROUGE-L of the reasoning, format rate and the mean "
+                    "summed au + accuracy + format reward. report.json['metrics'] holds accuracy, "
+                    "au_f1, format_rate, mean_reward, rouge_l.")
+    _add_model_args(p, "facial", 256)
+    p.add_argument("--data", required=True,
+                   help="a canonical JSONL file, or a folder holding SPLIT.jsonl")
+    _opt(p, "split", default="test", help="split file in a --data folder (default: test)")
+    _opt(p, "data-root", default=None,
+         help="folder media paths are relative to (default: the data file's data root)")
+    p.set_defaults(func=cmd_facial)

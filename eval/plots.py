@@ -1,0 +1,84 @@
+"""PNG plots of the reports (matplotlib, Agg backend: no display needed).
+
+- `bar_plot`: one bar per name (the MER-UniBench data sets and their mean, EMER metrics, ...);
+- `confusion_plot`: a confusion matrix with counts in the cells;
+- `au_plot`: F1 per action unit (Facial benchmark).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from affectllm.io import atomic_open
+from eval.confusion import Confusion
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    plt = _pyplot()
+    fig.tight_layout()
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=100)
+    plt.close(fig)
+    return path
+
+
+def bar_plot(path: str | Path, names: Sequence[str], values: Sequence[float | None], title: str,
+             ylabel: str, ylim: tuple[float, float] | None = None,
+             highlight: str | None = None) -> Path:
+    """Bars of `values` (None drawn as an empty slot labelled n/a), each annotated with its value."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.8 * len(names) + 1.5), 3.4))
+    heights = [0.0 if v is None else v for v in values]
+    colors = ["#d95f02" if n == highlight else "#1b9e77" for n in names]
+    bars = ax.bar(range(len(names)), heights, color=colors)
+    for bar, v in zip(bars, values):
+        ax.annotate("n/a" if v is None else f"{v:.2f}", (bar.get_x() + bar.get_width() / 2,
+                                                        bar.get_height()),
+                    ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    return _save(fig, Path(path))
+
+
+def confusion_plot(path: str | Path, matrix: Confusion, title: str) -> Path:
+    """A heat map of `matrix.counts`, gold labels as rows, predictions as columns."""
+    plt = _pyplot()
+    n_rows, n_cols = len(matrix.rows), len(matrix.cols)
+    fig, ax = plt.subplots(figsize=(max(3.5, 0.6 * n_cols + 2), max(3.0, 0.5 * n_rows + 1.8)))
+    counts = matrix.counts if n_rows else [[0] * max(n_cols, 1)]
+    ax.imshow(counts, cmap="Blues", aspect="auto", vmin=0)
+    top = max((c for row in matrix.counts for c in row), default=0)
+    for i, row in enumerate(matrix.counts):
+        for j, c in enumerate(row):
+            ax.text(j, i, str(c), ha="center", va="center", fontsize=8,
+                    color="white" if top and c > top / 2 else "black")
+    ax.set_xticks(range(n_cols))
+    ax.set_xticklabels(matrix.cols, rotation=40, ha="right", fontsize=8)
+    ax.set_yticks(range(n_rows))
+    ax.set_yticklabels(matrix.rows, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("gold")
+    ax.set_title(title, fontsize=10)
+    return _save(fig, Path(path))
+
+
+def au_plot(path: str | Path, per_au: dict[str, float], title: str = "AU F1 per action unit"
+            ) -> Path:
+    """Bars of F1 per AU (in the given order)."""
+    names = list(per_au) or ["(no AU)"]
+    values = [per_au[n] for n in per_au] or [0.0]
+    return bar_plot(path, names, values, title, "F1", ylim=(0, 1.05))
