@@ -1,0 +1,134 @@
+"""`affectllm run`: pipeline files, chaining of models and corpora, skipping finished stages and
+resuming after the whole run is killed (real subprocesses, tiny model, toy faces)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from affectllm.errors import InputError
+from affectllm.pipeline import PipelineRunner, load_pipeline
+
+REPO = Path(__file__).resolve().parents[1]
+SFT = str(REPO / "recipes" / "tiny" / "sft.yaml")
+SYNTH = str(REPO / "recipes" / "synth" / "tiny.yaml")
+
+
+def _write(path: Path, obj: dict) -> Path:
+    path.write_text(yaml.safe_dump(obj))
+    return path
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory):
+    from affectllm.data.toyfaces import generate_toyfaces
+
+    out = tmp_path_factory.mktemp("faces")
+    generate_toyfaces(out, 30, seed=1)
+    return out
+
+
+def test_bad_pipeline_files_name_the_problem(tmp_path):
+    cases = {
+        "unknown key": {"stages": [{"kind": "sft", "config": SFT}], "modle": "x"},
+        "kind must be one of": {"stages": [{"kind": "dpo", "config": SFT}]},
+        "needs 'config'": {"stages": [{"kind": "sft"}]},
+        "duplicate stage name": {"stages": [{"kind": "sft", "config": SFT},
+                                            {"kind": "sft", "config": SFT}]},
+        "not found": {"stages": [{"kind": "grpo", "config": "nope.yaml"}]},
+        "non-empty list": {"stages": []},
+    }
+    for i, (message, body) in enumerate(cases.items()):
+        path = _write(tmp_path / f"p{i}.yaml", body)
+        with pytest.raises(InputError, match=message) as exc:
+            load_pipeline(path)
+        assert str(path) in str(exc.value)
+
+
+def test_chaining_models_and_corpora(tmp_path):
+    pipeline = load_pipeline(_write(tmp_path / "p.yaml", {
+        "name": "chain", "model": "base", "data": "train.jsonl", "stages": [
+            {"name": "sft", "kind": "sft", "config": SFT},
+            {"name": "synth", "kind": "synth", "config": SYNTH},
+            {"name": "sft2", "kind": "sft", "config": SFT},
+            {"name": "grpo", "kind": "grpo", "config": SFT, "model": "other"},
+            {"name": "eval", "kind": "eval", "data": "{run_dir}/test.jsonl"}]}))
+    runner = PipelineRunner(pipeline, tmp_path / "run")
+    plans = {p["stage"].name: p for p in runner.plan()}
+    run = str((tmp_path / "run").resolve())
+    assert plans["sft"]["inputs"]["model"] == "base"
+    assert plans["synth"]["inputs"]["model"] == f"{run}/sft"
+    assert plans["sft2"]["inputs"]["data"] == f"{run}/synth/corpus.jsonl"
+    assert plans["sft2"]["inputs"]["model"] == f"{run}/sft"
+    assert plans["grpo"]["inputs"]["model"] == "other"
+    assert plans["eval"]["inputs"] == {"model": f"{run}/grpo", "data": f"{run}/test.jsonl",
+                                       "data_root": None}
+    cmd = runner.command(plans["sft2"], resume=False)
+    assert cmd[cmd.index("--dataset_train") + 1] == f"{run}/synth/corpus.jsonl"
+    assert "--resume_from_checkpoint" not in cmd
+
+
+def test_dry_run_cli(tmp_path, cli):
+    path = _write(tmp_path / "p.yaml", {"model": "base", "data": "d.jsonl",
+                                        "stages": [{"kind": "sft", "config": SFT}]})
+    result = cli("run", str(path), "--out", str(tmp_path / "run"), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "sft (sft) [pending]" in result.stdout and "recipes/sft.py" in result.stdout
+    assert cli("run", str(path), "--from", "nope").returncode == 2
+
+
+def _state(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "state.json").read_text())["stages"]
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+@pytest.mark.slow
+def test_killed_pipeline_resumes_without_redoing_finished_stages(tmp_path, tiny_model, faces):
+    pipeline = _write(tmp_path / "p.yaml", {
+        "name": "killme", "model": str(tiny_model("qwen2_5_vl")),
+        "data": str(faces / "train.jsonl"), "stages": [
+            {"name": "sft", "kind": "sft", "config": SFT,
+             "overrides": {"max_steps": 2, "max_train_samples": 8}},
+            {"name": "eval", "kind": "eval", "benchmark": "facial",
+             "data": "{data_dir}/test.jsonl",
+             "args": {"limit": 3, "max_new_tokens": 8, "plots": "false"}}]})
+    run_dir = tmp_path / "run"
+    argv = [sys.executable, "-m", "affectllm.cli", "run", str(pipeline), "--out", str(run_dir)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 300
+    while _state(run_dir).get("eval", {}).get("status") != "running":
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.time() < deadline, "the eval stage never started"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    sft_done = _state(run_dir)["sft"]
+    assert sft_done["status"] == "done" and _state(run_dir)["eval"]["status"] == "running"
+
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "[sft] done already, skipping" in result.stderr
+    assert "[eval] resuming eval" in result.stderr
+    state = _state(run_dir)
+    assert state["sft"] == sft_done, "the finished stage was not touched"
+    assert state["eval"]["status"] == "done"
+    assert (run_dir / "sft" / "log.txt").read_text().count("$ ") == 1
+    report = json.loads((run_dir / "eval" / "report.json").read_text())
+    assert report["model"] == str(run_dir.resolve() / "sft")
+    assert set(report["metrics"]) >= {"accuracy", "au_f1", "format_rate", "mean_reward"}
+    assert (run_dir / "pipeline.yaml").is_file() and (run_dir / "eval" / "stage.yaml").is_file()
+
+    again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "[eval] done already, skipping" in again.stderr
