@@ -1,0 +1,130 @@
+"""GRPO with emotion rewards on canonical samples (Facial-R1; AffectGPT-R1 with its config).
+
+    python recipes/grpo_facial_r1.py --config recipes/tiny/grpo.yaml            # CPU, minutes
+    accelerate launch --config_file recipes/accelerate_configs/zero2.yaml \\
+        recipes/grpo_facial_r1.py --config recipes/facial_r1/grpo.yaml [--key value ...]
+
+Arguments: TRL's `GRPOConfig` and `ModelConfig`, plus `affectllm.train.args.ScriptArguments`
+(``dataset_train``, ``dataset_eval``, ``data_root``, ``prompt``, ``rewards``, ``min_pixels`` /
+``max_pixels``, ``freeze_vision_tower``, ``merge_lora``, ``dry_run``). Rewards come from the
+`rewards` registry by name; each entry's ``weight`` goes to ``reward_weights`` and the dataset
+columns ``labels``, ``openset``, ``aus`` (and ``id``, ``source``, ``valence``) reach every reward,
+aligned with its completions. TRL logs ``rewards/<name>/mean`` per reward and, with
+``log_completions``, a table of completions.
+
+Generation: transformers by default; ``use_vllm: true`` with ``vllm_mode: colocate`` or ``server``
+(``trl vllm-serve --model ...``) needs ``pip install 'affectllm[vllm]'``. Prompts are never
+truncated (TRL 1.x has no max_prompt_length); completions stop at ``max_completion_length``.
+
+Output (``output_dir``): the final model (LoRA merged when ``merge_lora``), processor,
+resolved_config.yaml, README.md model card, trainer_state.json and metrics files.
+Exit status: 0 done, 2 bad input (message on stderr), 1 failure.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script from a checkout: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from trl import GRPOConfig, GRPOTrainer  # noqa: E402
+
+from affectllm.train import checks, data, modeling, outputs  # noqa: E402
+from affectllm.train.args import parse_args  # noqa: E402
+from affectllm.train.entry import exits_on_input_error, quiet_defaults  # noqa: E402
+
+
+@exits_on_input_error
+def main(argv: list[str] | None = None) -> None:
+    quiet_defaults()
+    script_args, training_args, model_args = parse_args(GRPOConfig, argv)
+
+    # 1. Early checks: everything that can be wrong with the input, before any weights are loaded.
+    model_type = checks.check_model(model_args, training_args)
+    checks.check_quantization(model_args)
+    checks.check_vllm(training_args, model_args)
+    checks.check_deepspeed(training_args)
+    checks.check_report_to(training_args)
+    suite = checks.build_reward_suite(script_args.rewards, training_args.reward_weights)
+    training_args.reward_weights = suite.weights
+    prompt = data.resolve_prompt(script_args.prompt, script_args.au_glossary)
+    samples, root = data.load_split(script_args.dataset_train, script_args.data_root,
+                                    script_args.max_train_samples)
+    train_rows = data.grpo_rows(samples, root, prompt, script_args.system_prompt,
+                                script_args.dataset_train)
+    checks.check_reward_data(suite, train_rows, script_args.dataset_train)
+    eval_rows = None
+    if script_args.dataset_eval:
+        eval_samples, eval_root = data.load_split(script_args.dataset_eval,
+                                                  script_args.eval_data_root,
+                                                  script_args.max_eval_samples)
+        eval_rows = data.grpo_rows(eval_samples, eval_root, prompt, script_args.system_prompt,
+                                   script_args.dataset_eval)
+    checks.check_eval_batch(training_args, eval_rows is not None)
+    resume = checks.resume_checkpoint(training_args)
+    training_args.model_init_kwargs = modeling.model_init_kwargs(model_args, training_args)
+    rewards = outputs.reward_rows(script_args.rewards, suite)
+    if script_args.dry_run:
+        print(outputs.dry_run_report(script_args, training_args, model_args, {
+            "model": f"{model_args.model_name_or_path} ({model_type})",
+            "train_samples": len(train_rows), "eval_samples": len(eval_rows or []),
+            "rewards": ", ".join(f"{r['name']} x{r['weight']:g}" for r in rewards),
+            "resume_from": resume}))
+        return
+
+    # 2. Processor (with the pixel budget) and datasets (images opened lazily, resized to budget).
+    processor = modeling.processor_for(model_args, script_args, training_args)
+    loader = data.image_loader(processor, modeling.pixel_budget(script_args))
+    train_dataset = data.to_dataset(train_rows, loader)
+    eval_dataset = data.to_dataset(eval_rows, loader) if eval_rows is not None else None
+
+    # 3. Trainer: TRL loads the model (model_init_kwargs), adds LoRA / 4-bit when asked.
+    trainer = GRPOTrainer(
+        model=model_args.model_name_or_path,
+        reward_funcs=suite.funcs,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=processor,
+        peft_config=modeling.peft_config(model_args),
+        quantization_config=modeling.quantization_config(model_args),
+    )
+    modeling.freeze_for_full_finetuning(trainer.model, script_args)
+    if trainer.accelerator.is_main_process:
+        outputs.write_resolved_config(training_args.output_dir, script_args, training_args,
+                                      model_args, "recipes/grpo_facial_r1.py")
+
+    # 4. Train (resuming continues with the same data order and step count).
+    result = trainer.train(resume_from_checkpoint=resume)
+    trainer.log_metrics("train", result.metrics)
+    trainer.save_metrics("train", result.metrics)
+    trainer.save_state()
+
+    # 5. Save the model (or adapter + merged model) and the processor.
+    written = outputs.save_final(trainer, processor, script_args, model_args, training_args)
+
+    # 6. Evaluate (optional): mean rewards of generated completions on dataset_eval.
+    eval_metrics: dict = {}
+    if eval_dataset is not None:
+        eval_metrics = trainer.evaluate()
+        trainer.log_metrics("eval", eval_metrics)
+        trainer.save_metrics("eval", eval_metrics)
+
+    # 7. Model card.
+    if trainer.accelerator.is_main_process:
+        outputs.write_model_card(
+            training_args.output_dir, method="GRPO", script="recipes/grpo_facial_r1.py",
+            model_args=model_args, script_args=script_args, training_args=training_args,
+            data={"train": f"{script_args.dataset_train} ({len(train_rows)} samples)",
+                  "eval": f"{script_args.dataset_eval} ({len(eval_rows or [])} samples)"
+                  if eval_rows is not None else "none", "data_root": str(root)},
+            rewards=rewards, metrics={"train": result.metrics, "eval": eval_metrics},
+            written=written, log_history=trainer.state.log_history)
+    if hasattr(trainer, "end"):
+        trainer.end()
+
+
+if __name__ == "__main__":
+    main()
