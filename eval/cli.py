@@ -106,49 +106,41 @@ def _backend_options(args: argparse.Namespace) -> dict:
     return options
 
 
-def _check_positive(args: argparse.Namespace) -> None:
+def _model_config(args: argparse.Namespace, benchmark: str) -> dict:
+    """The config fields every benchmark takes from the options of `_add_model_args` (checked)."""
     if args.limit is not None and args.limit < 1:
         raise InputError("--limit must be at least 1")
+    return {"model": args.model, "out": args.out or default_out(benchmark, args.model),
+            "backend": args.backend, "backend_options": _backend_options(args),
+            "prompt": args.prompt, "system": args.system, "sampling": _sampling(args),
+            "limit": args.limit, "rescore": args.rescore, "plots": args.plots}
 
 
 def cmd_mer_unibench(args: argparse.Namespace) -> int:
     from eval.mer_unibench import MerConfig, run
 
-    _check_positive(args)
     run(MerConfig(
-        model=args.model, data_root=Path(args.data_root),
-        out=args.out or default_out("mer-unibench", args.model), datasets=args.datasets,
-        backend=args.backend, backend_options=_backend_options(args), extractor=args.extractor,
-        prompt=args.prompt, system=args.system, subtitles=args.subtitles,
-        sampling=_sampling(args), extractor_sampling=_helper_sampling(args, "extractor"),
-        limit=args.limit, rescore=args.rescore, reference=args.reference, plots=args.plots))
+        **_model_config(args, "mer-unibench"), data_root=Path(args.data_root),
+        datasets=args.datasets, extractor=args.extractor, subtitles=args.subtitles,
+        extractor_sampling=_helper_sampling(args, "extractor"), reference=args.reference))
     return 0
 
 
 def cmd_emer(args: argparse.Namespace) -> int:
     from eval.emer import EmerConfig, run
 
-    _check_positive(args)
     run(EmerConfig(
-        model=args.model, data_root=Path(args.data_root),
-        out=args.out or default_out("emer", args.model), judge=args.judge,
-        backend=args.backend, backend_options=_backend_options(args), prompt=args.prompt,
-        system=args.system, sampling=_sampling(args),
-        judge_sampling=_helper_sampling(args, "judge"), limit=args.limit,
-        rescore=args.rescore, plots=args.plots))
+        **_model_config(args, "emer"), data_root=Path(args.data_root), judge=args.judge,
+        judge_sampling=_helper_sampling(args, "judge")))
     return 0
 
 
 def cmd_facial(args: argparse.Namespace) -> int:
     from eval.facial import FacialConfig, run
 
-    _check_positive(args)
     run(FacialConfig(
-        model=args.model, data=Path(args.data), split=args.split,
-        data_root=None if args.data_root is None else Path(args.data_root),
-        out=args.out or default_out("facial", args.model), backend=args.backend,
-        backend_options=_backend_options(args), prompt=args.prompt, system=args.system,
-        sampling=_sampling(args), limit=args.limit, rescore=args.rescore, plots=args.plots))
+        **_model_config(args, "facial"), data=Path(args.data), split=args.split,
+        data_root=None if args.data_root is None else Path(args.data_root)))
     return 0
 
 

@@ -49,19 +49,8 @@ def main(argv: list[str] | None = None) -> None:
     checks.check_report_to(training_args)
     suite = checks.build_reward_suite(script_args.rewards, training_args.reward_weights)
     training_args.reward_weights = suite.weights
-    prompt = data.resolve_prompt(script_args.prompt, script_args.au_glossary)
-    samples, root = data.load_split(script_args.dataset_train, script_args.data_root,
-                                    script_args.max_train_samples)
-    train_rows = data.grpo_rows(samples, root, prompt, script_args.system_prompt,
-                                script_args.dataset_train)
+    train_rows, eval_rows, root = data.train_eval_rows(script_args, data.grpo_rows)
     checks.check_reward_data(suite, train_rows, script_args.dataset_train)
-    eval_rows = None
-    if script_args.dataset_eval:
-        eval_samples, eval_root = data.load_split(script_args.dataset_eval,
-                                                  script_args.eval_data_root,
-                                                  script_args.max_eval_samples)
-        eval_rows = data.grpo_rows(eval_samples, eval_root, prompt, script_args.system_prompt,
-                                   script_args.dataset_eval)
     checks.check_eval_batch(training_args, eval_rows is not None)
     resume = checks.resume_checkpoint(training_args)
     training_args.model_init_kwargs = modeling.model_init_kwargs(model_args, training_args)
@@ -92,38 +81,14 @@ def main(argv: list[str] | None = None) -> None:
         quantization_config=modeling.quantization_config(model_args),
     )
     modeling.freeze_for_full_finetuning(trainer.model, script_args)
-    if trainer.accelerator.is_main_process:
-        outputs.write_resolved_config(training_args.output_dir, script_args, training_args,
-                                      model_args, "recipes/grpo_facial_r1.py")
 
-    # 4. Train (resuming continues with the same data order and step count).
-    result = trainer.train(resume_from_checkpoint=resume)
-    trainer.log_metrics("train", result.metrics)
-    trainer.save_metrics("train", result.metrics)
-    trainer.save_state()
-
-    # 5. Save the model (or adapter + merged model) and the processor.
-    written = outputs.save_final(trainer, processor, script_args, model_args, training_args)
-
-    # 6. Evaluate (optional): mean rewards of generated completions on dataset_eval.
-    eval_metrics: dict = {}
-    if eval_dataset is not None:
-        eval_metrics = trainer.evaluate()
-        trainer.log_metrics("eval", eval_metrics)
-        trainer.save_metrics("eval", eval_metrics)
-
-    # 7. Model card.
-    if trainer.accelerator.is_main_process:
-        outputs.write_model_card(
-            training_args.output_dir, method="GRPO", script="recipes/grpo_facial_r1.py",
-            model_args=model_args, script_args=script_args, training_args=training_args,
-            data={"train": f"{script_args.dataset_train} ({len(train_rows)} samples)",
-                  "eval": f"{script_args.dataset_eval} ({len(eval_rows or [])} samples)"
-                  if eval_rows is not None else "none", "data_root": str(root)},
-            rewards=rewards, metrics={"train": result.metrics, "eval": eval_metrics},
-            written=written, log_history=trainer.state.log_history)
-    if hasattr(trainer, "end"):
-        trainer.end()
+    # 4. Write resolved_config.yaml; train (resuming continues with the same data order and step
+    #    count); save the model (or adapter + merged model) and the processor; evaluate (optional:
+    #    mean rewards of generated completions on dataset_eval); write the model card.
+    outputs.train_and_write_outputs(
+        trainer, processor, resume=resume, method="GRPO", script="recipes/grpo_facial_r1.py",
+        script_args=script_args, training_args=training_args, model_args=model_args,
+        train_rows=train_rows, eval_rows=eval_rows, data_root=root, rewards=rewards)
 
 
 if __name__ == "__main__":

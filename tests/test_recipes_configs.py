@@ -19,7 +19,7 @@ import yaml
 
 from affectllm.errors import InputError
 from affectllm.launch import RECIPES_DIR
-from affectllm.train.testing import toy_data
+from affectllm.train.testing import load_recipe, toy_data
 
 CONFIG_DIRS = ("tiny", "facial_r1", "affectgpt_r1", "models")
 #: Recipe configs (pipeline files living beside them, which have `stages`, are not).
@@ -30,13 +30,6 @@ TRL_CHANGED_DEFAULTS = ("beta", "loss_type", "scale_rewards", "num_generations",
                         "max_completion_length")
 HEADER = re.compile(r"^# (?:accelerate launch --config_file (\S+) |python )"
                     r"recipes/(sft|grpo_facial_r1|grpo_affectgpt_r1)\.py --config (\S+)")
-
-
-def load_recipe(name: str):
-    spec = importlib.util.spec_from_file_location(f"recipe_{name}", RECIPES_DIR / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

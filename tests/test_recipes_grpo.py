@@ -4,7 +4,6 @@ completions, and the pixel budget giving HF and vLLM-style processors the same i
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -14,18 +13,11 @@ import pytest
 
 from affectllm.data.schema import load_samples
 from affectllm.launch import RECIPES_DIR, recipe_command
-from affectllm.train.testing import image_digest, read_records, toy_data
+from affectllm.train.testing import image_digest, load_recipe, read_records, toy_data
 
 RECORDING = "affectllm.train.testing.recording_reward"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "CI": "1",
        "TOKENIZERS_PARALLELISM": "false"}
-
-
-def load_recipe(name: str):
-    spec = importlib.util.spec_from_file_location(f"recipe_{name}", RECIPES_DIR / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

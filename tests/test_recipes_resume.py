@@ -4,7 +4,6 @@ the same prompts at every step after the checkpoint (same data order)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -16,18 +15,11 @@ import pytest
 
 from affectllm.launch import RECIPES_DIR, recipe_command
 from affectllm.train.outputs import latest_checkpoint
-from affectllm.train.testing import read_records, toy_data
+from affectllm.train.testing import load_recipe, read_records, toy_data
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "CI": "1",
        "TOKENIZERS_PARALLELISM": "false"}
 STEPS = 6
-
-
-def load_recipe(name: str):
-    spec = importlib.util.spec_from_file_location(f"recipe_{name}", RECIPES_DIR / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def overrides(model: Path, faces: Path, out: Path, calls: Path) -> dict:

@@ -4,7 +4,6 @@ cutting image tokens."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -13,18 +12,11 @@ from pathlib import Path
 import pytest
 
 from affectllm.launch import RECIPES_DIR, recipe_command
-from affectllm.train.testing import toy_data
+from affectllm.train.testing import load_recipe, toy_data
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "CI": "1",
        "TOKENIZERS_PARALLELISM": "false"}
 TINY_SFT = RECIPES_DIR / "tiny" / "sft.yaml"
-
-
-def load_recipe(name: str):
-    spec = importlib.util.spec_from_file_location(f"recipe_{name}", RECIPES_DIR / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

@@ -27,13 +27,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "the quickstart pipeline, and a before/after table.")
     p.add_argument("--out", default="runs/quickstart", help="run directory (reused if present)")
     p.add_argument("--arch", default="qwen2_5_vl", help="tiny model architecture")
-    p.add_argument("--size", default="small", choices=("tiny", "small"))
+    p.add_argument("--size", default="tiny", choices=("tiny", "small"))
     p.add_argument("--n", type=int, default=2400, help="number of toy faces to render")
+    p.add_argument("--variation", type=float, default=0.0,
+                   help="toy-face nuisance variation, 0 (one face and scene) to 1 (see "
+                        "`affectllm data toyfaces --help`); more variation needs more steps")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
 
 
-def prepare(out: Path, arch: str, size: str, n: int, seed: int) -> tuple[Path, Path]:
+def prepare(out: Path, arch: str, size: str, n: int, seed: int,
+            variation: float = 0.0) -> tuple[Path, Path]:
     """Build the base model and the toy faces into `out` unless they are there already."""
     from affectllm.data.toyfaces import generate_toyfaces
     from affectllm.tiny import save_tiny_model
@@ -44,7 +48,7 @@ def prepare(out: Path, arch: str, size: str, n: int, seed: int) -> tuple[Path, P
         save_tiny_model(model_dir, arch, size, seed)
     if not (faces_dir / "test.jsonl").is_file():
         print(f"rendering {n} toy faces in {faces_dir}", file=sys.stderr)
-        generate_toyfaces(faces_dir, n, seed=seed)
+        generate_toyfaces(faces_dir, n, seed=seed, variation=variation, reasoning="codes")
     return model_dir, faces_dir
 
 
@@ -110,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     from rewards.labels import FACIAL_LABELS
 
     out = Path(args.out).resolve()
-    model_dir, faces_dir = prepare(out, args.arch, args.size, args.n, args.seed)
+    model_dir, faces_dir = prepare(out, args.arch, args.size, args.n, args.seed, args.variation)
     pipeline = load_pipeline(PIPELINE, {"model": str(model_dir),
                                         "data": str(faces_dir / "train.jsonl")})
     runner = PipelineRunner(pipeline, out, log=lambda m: print(m, file=sys.stderr))

@@ -90,6 +90,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="split fractions (default: 0.8,0.1,0.1)")
     p.add_argument("--workers", type=int, default=None,
                    help="rendering processes (default: 1; output is the same for any number)")
+    p.add_argument("--variation", type=float, default=1.0,
+                   help="nuisance variation (face shape, skin, position, rotation, background) "
+                        "from 0 (one fixed face and scene) to 1 (default: 1)")
+    p.add_argument("--reasoning", choices=("sentences", "codes"), default="sentences",
+                   help="templated reasoning: one sentence per AU, or the AU codes only")
     p.set_defaults(func=cmd_toyfaces)
 
     p = actions.add_parser(
@@ -178,7 +183,8 @@ def cmd_toyfaces(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         paths = generate_toyfaces(args.out, n=args.n, seed=args.seed, size=args.size,
-                                  splits=splits, workers=args.workers)
+                                  splits=splits, workers=args.workers,
+                                  variation=args.variation, reasoning=args.reasoning)
     except ValueError as e:
         raise InputError(str(e)) from None
     counts = {split: sum(1 for _ in path.open(encoding="utf-8")) for split, path in paths.items()}

@@ -112,8 +112,30 @@ class FaceParams:
     gradient: bool = False
 
     @classmethod
-    def random(cls, rng: random.Random) -> FaceParams:
-        """Draw a random identity and scene."""
+    def random(cls, rng: random.Random, variation: float = 1.0) -> FaceParams:
+        """Draw a random identity and scene. `variation` in [0, 1] scales every nuisance factor
+        towards the default face: 1 draws the full range, 0 gives one fixed identity and scene
+        (the expression still varies), which a tiny model learns in a couple of CPU minutes."""
+        drawn = cls._draw(rng)
+        if variation >= 1:
+            return drawn
+        base, v = cls(), max(0.0, variation)
+        mix = lambda a, b: a + (b - a) * v  # noqa: E731
+        mix_rgb = lambda a, b: tuple(round(mix(x, y)) for x, y in zip(a, b))  # noqa: E731
+        return cls(face_w=mix(base.face_w, drawn.face_w), face_h=mix(base.face_h, drawn.face_h),
+                   dx=mix(base.dx, drawn.dx), dy=mix(base.dy, drawn.dy),
+                   angle=mix(base.angle, drawn.angle), skin=mix_rgb(base.skin, drawn.skin),
+                   hair=base.hair if v < 0.5 or drawn.hair is None else
+                   mix_rgb(base.hair, drawn.hair),
+                   hairline=mix(base.hairline, drawn.hairline),
+                   iris=base.iris if v < 0.5 else drawn.iris,
+                   eye_gap=mix(base.eye_gap, drawn.eye_gap),
+                   background=mix_rgb(base.background, drawn.background),
+                   background2=mix_rgb(base.background2, drawn.background2),
+                   gradient=drawn.gradient and v >= 0.5)
+
+    @classmethod
+    def _draw(cls, rng: random.Random) -> FaceParams:
         scale = rng.uniform(0.86, 1.04)
         skin = _jitter(rng.choice(_SKIN), rng, 10)
         bg = tuple(rng.randint(60, 235) for _ in range(3))
@@ -431,8 +453,15 @@ def sample_expression(emotion: str, rng: random.Random) -> tuple[dict[str, float
     return aus, sorted(aus, key=au_number)
 
 
-def describe(emotion: str, aus: Mapping[str, float | tuple]) -> str:
-    """Templated Facial-R1 style reasoning (the text inside ``<think>``)."""
+REASONING_STYLES = ("sentences", "codes")
+
+
+def describe(emotion: str, aus: Mapping[str, float | tuple], style: str = "sentences") -> str:
+    """Templated Facial-R1 style reasoning (the text inside ``<think>``): ``sentences`` describes
+    each movement with its AU code; ``codes`` only lists the codes (``AU6 AU12``; ``none``), a
+    short target that small models learn and generate quickly."""
+    if style == "codes":
+        return " ".join(sorted(aus, key=au_number)) or "none"
     if not aus:
         return ("The brows, eyes and mouth are relaxed and no action unit is active, so the "
                 f"expression is {emotion}.")
@@ -470,11 +499,11 @@ def _split_sizes(n: int, splits: Sequence[float]) -> list[int]:
     return sizes
 
 
-def _make_one(job: tuple[int, str, str, int, int, str]) -> dict:
+def _make_one(job: tuple[int, str, str, int, int, str, float, str]) -> dict:
     """Render and write one face; return its canonical sample (runs in a worker process)."""
-    index, emotion, split, seed, size, out = job
+    index, emotion, split, seed, size, out, variation, style = job
     rng = random.Random(f"toyfaces-{seed}-{index}")
-    params = FaceParams.random(rng)
+    params = FaceParams.random(rng, variation)
     aus, active = sample_expression(emotion, rng)
     sample_id = f"toyfaces-{index:05d}"
     rel = f"images/{sample_id}.png"
@@ -482,7 +511,7 @@ def _make_one(job: tuple[int, str, str, int, int, str]) -> dict:
     # Plain writes (no temp file, no fsync): the split files, written atomically at the end, are
     # what makes the data set, and a rerun rewrites every image.
     image.save(Path(out) / rel, format="PNG", compress_level=6)
-    think = describe(emotion, aus)
+    think = describe(emotion, aus, style)
     meta = {"intensity": {k: (list(v) if isinstance(v, tuple) else v) for k, v in aus.items()},
             "face": {k: round(v, 4) if isinstance(v, float) else v
                      for k, v in asdict(params).items()}, "split": split}
@@ -493,11 +522,18 @@ def _make_one(job: tuple[int, str, str, int, int, str]) -> dict:
 
 def generate_toyfaces(out: str | Path, n: int = 4000, seed: int = 0, size: int = 112,
                       splits: Sequence[float] = (0.8, 0.1, 0.1),
-                      workers: int | None = None) -> dict[str, Path]:
+                      workers: int | None = None, variation: float = 1.0,
+                      reasoning: str = "sentences") -> dict[str, Path]:
     """Write `n` procedural faces to `out` (images under ``out/images``, one JSONL per split) and
     return ``{split: path}``. Same arguments give byte-identical files. One process renders about
     300 faces a second; `workers` > 1 uses a process pool, which changes speed only (never output)
-    and pays off only on idle cores."""
+    and pays off only on idle cores. `variation` scales face shape, skin, position, rotation and
+    background from none (0) to the full range (1, the default); see `FaceParams.random`.
+    `reasoning` is the style of the templated reasoning (`describe`)."""
+    if not 0 <= variation <= 1:
+        raise ValueError("variation must lie in [0, 1]")
+    if reasoning not in REASONING_STYLES:
+        raise ValueError(f"reasoning must be one of {', '.join(REASONING_STYLES)}")
     if n < 1:
         raise ValueError("n must be at least 1")
     if size < 32:
@@ -506,7 +542,7 @@ def generate_toyfaces(out: str | Path, n: int = 4000, seed: int = 0, size: int =
     (out / "images").mkdir(parents=True, exist_ok=True)
     sizes = _split_sizes(n, splits)
     split_of = [name for name, count in zip(SPLITS, sizes) for _ in range(count)]
-    jobs = [(k, emotion, split_of[k], seed, size, str(out))
+    jobs = [(k, emotion, split_of[k], seed, size, str(out), variation, reasoning)
             for k, emotion in enumerate(_emotion_plan(sizes, seed))]
     workers = max(1, workers or 1)
     bar = dict(desc="rendering faces", total=n, unit="face")

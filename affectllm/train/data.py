@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -104,6 +104,25 @@ def grpo_rows(samples: Iterable[dict], root: Path, prompt: str | None, system: s
                      **{k: sample[k] for k in REWARD_COLUMNS}})
     _check_media(rows, source or root)
     return rows
+
+
+def train_eval_rows(script_args: Any, make_rows: Callable[..., list[dict]]
+                    ) -> tuple[list[dict], list[dict] | None, Path]:
+    """``(train_rows, eval_rows, train_data_root)``: the recipe's prompt resolved, ``dataset_train``
+    and (when set, else ``None``) ``dataset_eval`` loaded and made into rows by `make_rows`
+    (`sft_rows` or `grpo_rows`)."""
+    prompt = resolve_prompt(script_args.prompt, script_args.au_glossary)
+    samples, root = load_split(script_args.dataset_train, script_args.data_root,
+                               script_args.max_train_samples)
+    train_rows = make_rows(samples, root, prompt, script_args.system_prompt,
+                           script_args.dataset_train)
+    eval_rows = None
+    if script_args.dataset_eval:
+        eval_samples, eval_root = load_split(script_args.dataset_eval, script_args.eval_data_root,
+                                             script_args.max_eval_samples)
+        eval_rows = make_rows(eval_samples, eval_root, prompt, script_args.system_prompt,
+                              script_args.dataset_eval)
+    return train_rows, eval_rows, root
 
 
 def image_loader(processor: Any, pixels: PixelBudget = PixelBudget()) -> ImageLoader:

@@ -230,3 +230,46 @@ def reward_rows(spec: list, suite: Any) -> list[dict]:
             if isinstance(entry, dict) else {}
         rows.append({"name": func.__name__, "weight": weight, "params": params})
     return rows
+
+
+def train_and_write_outputs(trainer: Any, processor: Any, *, resume: str | None, method: str,
+                            script: str, script_args: Any, training_args: Any, model_args: Any,
+                            train_rows: list, eval_rows: list | None, data_root: str | Path,
+                            rewards: list[dict] | None) -> None:
+    """What every recipe does once its trainer is built; call on every process.
+
+    Writes resolved_config.yaml, trains (resuming from `resume` continues with the same data order
+    and step count), saves the model (or adapter + merged model) and `processor`, evaluates on the
+    trainer's eval dataset when there is one (`eval_rows` not None), and writes the model card."""
+    output_dir = training_args.output_dir
+    if trainer.accelerator.is_main_process:
+        write_resolved_config(output_dir, script_args, training_args, model_args, script)
+
+    # a. Train.
+    result = trainer.train(resume_from_checkpoint=resume)
+    trainer.log_metrics("train", result.metrics)
+    trainer.save_metrics("train", result.metrics)
+    trainer.save_state()
+
+    # b. Save the model (or adapter + merged model) and the processor.
+    written = save_final(trainer, processor, script_args, model_args, training_args)
+
+    # c. Evaluate (optional).
+    eval_metrics: dict = {}
+    if eval_rows is not None:
+        eval_metrics = trainer.evaluate()
+        trainer.log_metrics("eval", eval_metrics)
+        trainer.save_metrics("eval", eval_metrics)
+
+    # d. Model card.
+    if trainer.accelerator.is_main_process:
+        write_model_card(
+            output_dir, method=method, script=script, model_args=model_args,
+            script_args=script_args, training_args=training_args,
+            data={"train": f"{script_args.dataset_train} ({len(train_rows)} samples)",
+                  "eval": f"{script_args.dataset_eval} ({len(eval_rows)} samples)"
+                  if eval_rows is not None else "none", "data_root": str(data_root)},
+            rewards=rewards, metrics={"train": result.metrics, "eval": eval_metrics},
+            written=written, log_history=trainer.state.log_history)
+    if hasattr(trainer, "end"):
+        trainer.end()

@@ -1,5 +1,5 @@
 """Helpers for testing and benchmarking the recipes on tiny models: toy data with a unique question
-per sample, and a reward that records what it receives.
+per sample, a reward that records what it receives, and a recipe script loaded as a module.
 
 The recording reward is referenced from a recipe config by import path, so it also works in child
 processes (``accelerate launch``, ``torchrun``)::
@@ -11,12 +11,25 @@ processes (``accelerate launch``, ``torchrun``)::
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from affectllm.data.schema import load_samples, save_samples
+
+
+def load_recipe(name: str) -> ModuleType:
+    """The recipe script ``recipes/<name>.py`` imported as a module (to call its ``main(argv)``
+    in-process)."""
+    from affectllm.launch import RECIPES_DIR
+
+    spec = importlib.util.spec_from_file_location(f"recipe_{name}", RECIPES_DIR / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def toy_data(out: str | Path, n: int = 24, seed: int = 0, unique_questions: bool = True) -> Path:
