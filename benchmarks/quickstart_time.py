@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 
-def run() -> dict:
+def run(print_markdown: bool = True) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "quickstart"
         start = time.perf_counter()
@@ -31,15 +31,18 @@ def run() -> dict:
               "grpo_reward_first_quarter": summary.get("grpo_reward_first"),
               "grpo_reward_last_quarter": summary.get("grpo_reward_last"),
               "grpo_steps": len(curve)}
-    result["markdown"] = (
-        "## Quickstart (`affectllm quickstart`, fresh directory)\n\n"
-        f"Wall time {seconds:.0f} s (goal <= 300 s on 2 CPU cores). Held-out emotion accuracy "
-        f"after the pipeline: {summary['accuracy_over_chance']:.1f}x chance (goal >= 3x).\n\n"
-        + table.split("\n![")[0].strip())
+    result["table"] = table.split("\n![")[0].strip()
+    if print_markdown:
+        print(markdown(result))
     return result
 
 
+def markdown(result: dict) -> str:
+    return ("## Quickstart (`affectllm quickstart`, fresh directory)\n\n"
+            f"Wall time {result['wall_seconds']:.0f} s (goal <= 300 s on 2 CPU cores). Held-out "
+            f"emotion accuracy after the pipeline: {result['accuracy_over_chance']:.1f}x chance "
+            f"(goal >= 3x).\n\n" + result["table"])
+
+
 if __name__ == "__main__":
-    r = run()
-    print(r.pop("markdown"))
-    print(json.dumps(r, indent=2))
+    print(json.dumps(run(), indent=2))

@@ -3,8 +3,9 @@
     python benchmarks/run_all.py              # all
     python benchmarks/run_all.py rewards      # a subset, by name
 
-Each benchmark module exposes `run() -> dict` with a `markdown` entry (its section of the report)
-and raw numbers; the numbers also go to benchmarks/results.json. Speed goals are ratios measured
+Each benchmark module exposes `run(print_markdown=True) -> dict` (raw numbers) and
+`markdown(results) -> str` (its section of the report); the numbers also go to
+benchmarks/results.json. Speed goals are ratios measured
 within one run, never timed assertions in tests.
 """
 
@@ -56,8 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     results, sections = {}, []
     for name in names:
         print(f"== {name}", file=sys.stderr)
-        result = importlib.import_module(BENCHMARKS[name]).run()
-        sections.append(result.pop("markdown"))
+        module = importlib.import_module(BENCHMARKS[name])
+        result = module.run(print_markdown=False)
+        sections.append(module.markdown(result))
         results[name] = result
     write_json(HERE / "results.json", results)
     write_text(HERE / "RESULTS.md", "# Benchmark results\n\nWritten by `python benchmarks/run_all.py"
