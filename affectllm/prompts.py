@@ -33,7 +33,13 @@ FACIAL_TEMPLATE = (
 OPENSET_TEMPLATE = ("Please infer the person's emotional state and provide your reasoning process. "
                     + FORMAT_INSTRUCTION + " The answer is a comma-separated list of emotion words.")
 
-PROMPTS = {"facial": FACIAL_TEMPLATE, "openset": OPENSET_TEMPLATE}
+#: AffectGPT's own instruction, as the official MER-UniBench pipeline asks it (no output tags).
+AFFECTGPT_PROMPT = "Please infer the person's emotional state and provide your reasoning process."
+
+PROMPTS = {"facial": FACIAL_TEMPLATE, "openset": OPENSET_TEMPLATE, "affectgpt": AFFECTGPT_PROMPT}
+
+#: Prompt name meaning "each sample's own `question`".
+PROMPT_FROM_SAMPLE = "sample"
 
 
 def facial_prompt(labels: Sequence[str] = FACIAL_LABELS, glossary: bool = True) -> str:
@@ -42,9 +48,12 @@ def facial_prompt(labels: Sequence[str] = FACIAL_LABELS, glossary: bool = True) 
                                   glossary=au_glossary() if glossary else "").replace("\n\n", "\n")
 
 
-def task_prompt(name_or_text: str, labels: Sequence[str] = FACIAL_LABELS,
-                glossary: bool = True) -> str:
-    """A named prompt (`facial`, `openset`) or the given text, used as is."""
+def task_prompt(name_or_text: str | None, labels: Sequence[str] = FACIAL_LABELS,
+                glossary: bool = True) -> str | None:
+    """A named prompt (`facial`, `openset`, `affectgpt`) or the given text, used as is; None for
+    `sample` or nothing (each sample's own question)."""
+    if not name_or_text or name_or_text == PROMPT_FROM_SAMPLE:
+        return None
     if name_or_text == "facial":
         return facial_prompt(labels, glossary)
     return PROMPTS.get(name_or_text, name_or_text)

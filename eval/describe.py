@@ -16,18 +16,14 @@ from pathlib import Path
 from affectllm.generation import Sampling
 from affectllm.io import resolve_media
 from affectllm.prompts import sample_messages, task_prompt
-from eval.runs import AFFECTGPT_PROMPT, Job, file_stamp, fingerprint, model_stamp
+from eval.runs import Job, file_stamp, fingerprint, model_stamp
 
 NAMED_PROMPTS = ("affectgpt", "openset", "facial", "sample")
 
 
 def resolve_prompt(name_or_text: str) -> str | None:
     """The prompt text of a prompt name (module docstring), or the text itself; None for
-    ``sample`` (each sample's own question)."""
-    if name_or_text == "affectgpt":
-        return AFFECTGPT_PROMPT
-    if name_or_text == "sample":
-        return None
+    ``sample`` (each sample's own question). See `affectllm.prompts.task_prompt`."""
     return task_prompt(name_or_text)
 
 

@@ -40,10 +40,6 @@ from affectllm.io import read_jsonl, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
 
-#: Named prompts the MER-UniBench and EMER runners accept besides `affectllm.prompts.task_prompt`.
-AFFECTGPT_PROMPT = "Please infer the person's emotional state and provide your reasoning process."
-
-
 # --------------------------------------------------------------------------------------------------
 # Fingerprints and configs
 

@@ -22,8 +22,6 @@ from typing import Any
 
 from affectllm.errors import InputError
 
-#: `prompt` value that means "each sample's own `question`".
-PROMPT_FROM_SAMPLE = "sample"
 _TRUE = ("true", "1", "yes", "on", "latest")
 _FALSE = ("false", "0", "no", "off", "none", "null", "")
 

@@ -33,10 +33,6 @@ REWARD_COLUMNS = ("id", "source", "labels", "openset", "aus", "valence")
 
 def resolve_prompt(name_or_text: str | None, au_glossary: bool = True) -> str | None:
     """The task prompt text, or None for "each sample's own question" (``sample`` or empty)."""
-    from affectllm.train.args import PROMPT_FROM_SAMPLE
-
-    if not name_or_text or name_or_text == PROMPT_FROM_SAMPLE:
-        return None
     return task_prompt(name_or_text, glossary=au_glossary)
 
 
