@@ -77,15 +77,20 @@ def die_with_parent() -> None:
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def run_recipe(script: str | Path, config: str | Path | None = None,
-               overrides: Mapping[str, Any] | None = None,
-               accelerate_config: str | Path | None = None, num_processes: int | None = None,
-               log_file: str | Path | None = None, env: Mapping[str, str] | None = None) -> None:
-    """Run a recipe to completion; its output goes to `log_file` (and this process's stderr when
-    no log file is given). Raises RuntimeError with the log's tail when it fails."""
-    argv = recipe_command(script, config, overrides, accelerate_config, num_processes)
-    full_env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep), **(env or {})}
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment with the repository on PYTHONPATH (recipes import affectllm)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return {**env, **(extra or {})}
+
+
+def run_logged(argv: list[str], log_file: str | Path | None = None,
+               env: Mapping[str, str] | None = None, what: str = "command") -> None:
+    """Run `argv` to completion as a child that dies with this process. Its output is appended to
+    `log_file` after a ``$ command`` line (or goes to this process's stdout/stderr when no log
+    file is given). Raises RuntimeError with the log's tail when it fails."""
+    full_env = child_env(env)
     if log_file is None:
         result = subprocess.run(argv, env=full_env, preexec_fn=die_with_parent)
         tail = ""
@@ -98,4 +103,15 @@ def run_recipe(script: str | Path, config: str | Path | None = None,
                                     preexec_fn=die_with_parent)
         tail = "\n".join(Path(log_file).read_text(encoding="utf-8").splitlines()[-30:])
     if result.returncode != 0:
-        raise RuntimeError(f"recipe failed (exit {result.returncode}): {shlex.join(argv)}\n{tail}")
+        where = f"; log: {log_file}" if log_file else ""
+        raise RuntimeError(f"{what} failed (exit {result.returncode}){where}: "
+                           f"{shlex.join(argv)}\n{tail}")
+
+
+def run_recipe(script: str | Path, config: str | Path | None = None,
+               overrides: Mapping[str, Any] | None = None,
+               accelerate_config: str | Path | None = None, num_processes: int | None = None,
+               log_file: str | Path | None = None, env: Mapping[str, str] | None = None) -> None:
+    """Run a recipe to completion (see `run_logged`)."""
+    run_logged(recipe_command(script, config, overrides, accelerate_config, num_processes),
+               log_file, env, what="recipe")

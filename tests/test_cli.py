@@ -32,7 +32,12 @@ def test_bad_arguments_exit_2(cli):
 
 
 def test_input_error_exits_2_with_message(tmp_path, cli):
-    """A model directory without config.json is bad input, reported with its path."""
+    """Bad input reaches the user as one line naming the file and the reason, exit 2."""
+    missing = tmp_path / "nope.yaml"
+    result = cli("run", str(missing))
+    assert result.returncode == 2
+    assert f"{missing}: file not found" in result.stderr
+    assert "Traceback" not in result.stderr
     from affectllm.errors import InputError
     from affectllm.models import model_type_of
 

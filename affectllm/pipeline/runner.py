@@ -15,9 +15,9 @@ forgets a stage and those after it, deleting their folders, and runs them again.
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import asdict
@@ -25,16 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from affectllm.errors import InputError
-from affectllm.io import read_yaml, write_json, write_yaml
-from affectllm.launch import die_with_parent, override_args, recipe_command
+from affectllm.io import write_json, write_yaml
+from affectllm.launch import override_args, recipe_command, run_logged
 from affectllm.pipeline.config import Pipeline, Stage
 
 STATE_FILE = "state.json"
 
 
 def _load_state(run_dir: Path) -> dict:
-    import json
-
     path = run_dir / STATE_FILE
     if not path.is_file():
         return {"stages": {}}
@@ -172,16 +170,7 @@ class PipelineRunner:
         self.log(f"[{stage.name}] {'resuming' if resume else 'running'} {stage.kind}: "
                  f"{shlex.join(argv)}")
         start = time.perf_counter()
-        log_file = stage_dir / "log.txt"
-        with open(log_file, "a", encoding="utf-8") as log:
-            log.write(f"$ {shlex.join(argv)}\n")
-            log.flush()
-            result = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT,
-                                    env=_child_env(), preexec_fn=die_with_parent)
-        if result.returncode != 0:
-            tail = "\n".join(log_file.read_text(encoding="utf-8").splitlines()[-25:])
-            raise RuntimeError(f"stage {stage.name!r} failed (exit {result.returncode}); "
-                               f"log: {log_file}\n{tail}")
+        run_logged(argv, stage_dir / "log.txt", what=f"stage {stage.name!r}")
         for key, out in plan["outputs"].items():
             if not Path(out).exists():
                 raise RuntimeError(f"stage {stage.name!r} finished but its {key} {out} is missing")
@@ -190,24 +179,7 @@ class PipelineRunner:
         self.log(f"[{stage.name}] done in {entry['seconds']:.0f}s")
 
 
-def _child_env() -> dict[str, str]:
-    import os
-
-    from affectllm.launch import REPO_ROOT
-
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
-    env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    return env
-
-
 def stage_report(run_dir: str | Path, stage_name: str) -> dict:
     """The report.json of an eval stage (or {} when absent)."""
-    import json
-
     path = Path(run_dir) / stage_name / "report.json"
     return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def resolved_config(run_dir: str | Path) -> dict:
-    return read_yaml(Path(run_dir) / "pipeline.yaml")
