@@ -154,16 +154,6 @@ def freeze(model: Any, vision_tower: bool = True, projector: bool = False) -> in
     return frozen
 
 
-def lora_config(r: int = 16, alpha: int = 32, dropout: float = 0.05,
-                target_modules: str | list[str] | None = None, modules_to_save: list[str] | None = None):
-    """A peft LoraConfig on the language model's linear layers (never the vision tower)."""
-    from peft import LoraConfig
-
-    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, task_type="CAUSAL_LM",
-                      target_modules=target_modules or LORA_TARGET_REGEX,
-                      modules_to_save=modules_to_save)
-
-
 def load_model_and_processor(
     name_or_path: str,
     *,

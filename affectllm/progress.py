@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
@@ -15,8 +16,6 @@ def progress(items: Iterable[T], desc: str, total: int | None = None, unit: str 
              disable: bool | None = None) -> Iterator[T]:
     """Wrap `items` in a tqdm bar on stderr. Bars are hidden when stderr is not a terminal unless
     AFFECTLLM_PROGRESS=1, so logs and CI output stay readable."""
-    import os
-
     if disable is None:
         disable = not (sys.stderr.isatty() or os.environ.get("AFFECTLLM_PROGRESS") == "1")
     return iter(tqdm(items, desc=desc, total=total, unit=unit, disable=disable, file=sys.stderr,

@@ -7,6 +7,7 @@ import contextlib
 import importlib
 import io
 import json
+import os
 import platform
 import sys
 
@@ -36,7 +37,7 @@ def collect() -> dict:
         "affectllm": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "cpu_count": __import__("os").cpu_count(),
+        "cpu_count": os.cpu_count(),
         "cuda_available": torch.cuda.is_available(),
         "torch_cuda_build": torch.version.cuda,
         "gpus": gpus,

@@ -134,11 +134,6 @@ def save_samples(path: str | Path, samples: Iterable[dict]) -> int:
     return write_jsonl(path, samples)
 
 
-def image_paths(sample: dict, root: str | Path) -> list[Path]:
-    """Absolute paths of a sample's images, refused if they escape `root`."""
-    return [resolve_media(root, m["path"]) for m in sample["media"] if m["type"] == "image"]
-
-
 def data_root(path: str | Path) -> Path:
     """The folder the media paths of the canonical JSONL file (or folder of them) at `path` are
     relative to: ``data_root`` from a ``convert_config.json`` beside it, else its own folder."""
