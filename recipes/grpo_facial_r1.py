@@ -29,11 +29,12 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script from a checkout: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from trl import GRPOConfig, GRPOTrainer  # noqa: E402
+from trl import GRPOConfig  # noqa: E402
 
 from affectllm.train import checks, data, modeling, outputs  # noqa: E402
 from affectllm.train.args import parse_args  # noqa: E402
 from affectllm.train.entry import exits_on_input_error, quiet_defaults  # noqa: E402
+from affectllm.train.trainers import GRPOTrainer  # noqa: E402  (TRL's, resume-safe)
 
 
 @exits_on_input_error

@@ -1,38 +1,148 @@
-"""Resume after ``kill -9``: a GRPO run killed right after its first checkpoint, rerun with
-``--resume_from_checkpoint true``, ends at the same optimiser step as an uninterrupted run and sees
-the same prompts at every step after the checkpoint (same data order)."""
+"""Resume really resumes: a run continued from a checkpoint ends with the same weights and the same
+losses after the resume point as an uninterrupted run, for SFT and GRPO, Qwen2.5-VL and LLaVA,
+full fine-tuning and LoRA, and no "missing keys" / "unexpected keys" warning is ever logged.
+
+The GRPO runs score with `affectllm.train.testing.length_reward` (completion length), which
+varies within every group of a random model's completions, so advantages are non-zero and the
+weights move after the resume point (a tie in every group would make the comparison vacuous)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
-from affectllm.launch import RECIPES_DIR, recipe_command
+from affectllm.launch import RECIPES_DIR, override_args, recipe_command
 from affectllm.train.outputs import latest_checkpoint
 from affectllm.train.testing import load_recipe, read_records, toy_data
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "CI": "1",
        "TOKENIZERS_PARALLELISM": "false"}
-STEPS = 6
+STEPS, SAVE_AT = 4, 2
+LENGTH = json.dumps({"name": "affectllm.train.testing.length_reward", "scale": 64})
+LORA = {"use_peft": "true", "lora_r": 8, "lora_alpha": 16}
 
 
-def overrides(model: Path, faces: Path, out: Path, calls: Path) -> dict:
-    return {"model_name_or_path": model, "dataset_train": faces, "output_dir": out,
-            "prompt": "sample", "max_steps": STEPS, "save_strategy": "steps", "save_steps": 1,
-            "rewards": ["format", json.dumps({"name": "affectllm.train.testing.recording_reward",
-                                              "path": str(calls)})]}
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory) -> Path:
+    return toy_data(tmp_path_factory.mktemp("faces"), n=24)
 
 
-def argv_of(options: dict) -> list[str]:
-    from affectllm.launch import override_args
+class KeyWarnings(logging.Handler):
+    """Collects every transformers log record that reports mismatching checkpoint keys."""
 
-    return ["--config", str(RECIPES_DIR / "tiny" / "grpo.yaml"), *override_args(options)]
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.found: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "missing keys" in message or "unexpected keys" in message:
+            self.found.append(message[:300])
+
+
+@pytest.fixture
+def key_warnings():
+    """Transformers' warnings switched on (conftest silences them) and watched for key reports."""
+    from transformers.utils import logging as hf_logging
+
+    handler, level = KeyWarnings(), hf_logging.get_verbosity()
+    hf_logging.set_verbosity_warning()
+    logging.getLogger("transformers").addHandler(handler)
+    yield handler
+    logging.getLogger("transformers").removeHandler(handler)
+    hf_logging.set_verbosity(level)
+
+
+def run(recipe: str, config: str, options: dict) -> None:
+    load_recipe(recipe).main(["--config", str(RECIPES_DIR / "tiny" / config),
+                              *override_args(options)])
+
+
+def trained_weights(output_dir: Path) -> dict[str, torch.Tensor]:
+    """The final weights a run saved: the adapter of a LoRA run, else the whole model."""
+    adapter = output_dir / "adapter_model.safetensors"
+    return load_file(adapter if adapter.is_file() else output_dir / "model.safetensors")
+
+
+def logged(output_dir: Path, key: str) -> dict[int, float]:
+    """``{step: value}`` of one logged training value (trainer_state.json)."""
+    state = json.loads((output_dir / "trainer_state.json").read_text())
+    return {e["step"]: e[key] for e in state["log_history"] if key in e}
+
+
+def assert_same_run(resumed: Path, reference: Path, start: int, base: Path) -> None:
+    """Weights allclose to the uninterrupted run's, equal losses after `start`, and weights that
+    moved away from the base model (so the comparison is not between two untrained copies)."""
+    got, want = trained_weights(resumed), trained_weights(reference)
+    assert got.keys() == want.keys()
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], rtol=1e-5, atol=1e-6, msg=key)
+    after = {s: v for s, v in logged(reference, "loss").items() if s > start}
+    assert after and {s: v for s, v in logged(resumed, "loss").items() if s > start} == \
+        pytest.approx(after, rel=1e-5, abs=1e-7)
+    if not (reference / "adapter_model.safetensors").is_file():
+        base_weights = load_file(base / "model.safetensors")
+        assert any(not torch.equal(want[k], base_weights[k]) for k in want if k in base_weights)
+    else:
+        assert any(bool(v.abs().sum() > 0) for k, v in want.items() if "lora_B" in k)
+
+
+def resume_from_copy(reference: Path, resumed: Path) -> int:
+    """A fresh output_dir holding only the reference run's checkpoint-SAVE_AT (what a run killed
+    right after that checkpoint leaves); returns its step."""
+    resumed.mkdir()
+    shutil.copytree(reference / f"checkpoint-{SAVE_AT}", resumed / f"checkpoint-{SAVE_AT}")
+    return SAVE_AT
+
+
+CASES = [("qwen2_5_vl", False), ("qwen2_5_vl", True), ("llava", False), ("llava", True)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("arch", "lora"), CASES, ids=[f"{a}-{'lora' if lo else 'full'}"
+                                                        for a, lo in CASES])
+def test_sft_resume_matches_uninterrupted_run(arch, lora, tiny_model, faces, tmp_path,
+                                              key_warnings):
+    model = tiny_model(arch)
+    options = {"model_name_or_path": model, "dataset_train": faces, "max_steps": STEPS,
+               "save_strategy": "steps", "save_steps": SAVE_AT, "per_device_train_batch_size": 2,
+               **(LORA if lora else {})}
+    reference, resumed = tmp_path / "reference", tmp_path / "resumed"
+    run("sft", "sft.yaml", {**options, "output_dir": reference})
+    start = resume_from_copy(reference, resumed)
+    run("sft", "sft.yaml", {**options, "output_dir": resumed, "resume_from_checkpoint": "true"})
+    assert_same_run(resumed, reference, start, model)
+    assert key_warnings.found == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("arch", "lora"), CASES, ids=[f"{a}-{'lora' if lo else 'full'}"
+                                                        for a, lo in CASES])
+def test_grpo_resume_matches_uninterrupted_run(arch, lora, tiny_model, faces, tmp_path,
+                                               key_warnings):
+    model = tiny_model(arch)
+    options = {"model_name_or_path": model, "dataset_train": faces, "max_steps": STEPS,
+               "save_strategy": "steps", "save_steps": SAVE_AT, "rewards": [LENGTH],
+               **(LORA if lora else {})}
+    reference, resumed = tmp_path / "reference", tmp_path / "resumed"
+    run("grpo_facial_r1", "grpo.yaml", {**options, "output_dir": reference})
+    start = resume_from_copy(reference, resumed)
+    run("grpo_facial_r1", "grpo.yaml",
+        {**options, "output_dir": resumed, "resume_from_checkpoint": "true"})
+    assert any(v > 0 for s, v in logged(reference, "grad_norm").items() if s > start), \
+        "every advantage was 0 after the resume point: the comparison would be vacuous"
+    assert_same_run(resumed, reference, start, model)
+    assert key_warnings.found == []
 
 
 def ids_by_step(path: Path) -> dict[int, list[str]]:
@@ -43,15 +153,20 @@ def ids_by_step(path: Path) -> dict[int, list[str]]:
 
 
 @pytest.mark.slow
-def test_resume_after_sigkill_matches_uninterrupted_run(tiny_model, tmp_path):
-    faces = toy_data(tmp_path / "faces", n=24)
+def test_resume_after_sigkill_matches_uninterrupted_run(tiny_model, faces, tmp_path):
+    """A real subprocess killed with SIGKILL once its first checkpoint is complete, resumed in the
+    same output_dir: same prompts at every step (data order), same losses and weights."""
     model = tiny_model("qwen2_5_vl")
-    grpo = load_recipe("grpo_facial_r1")
 
-    # Killed run: a real subprocess, SIGKILL once its first checkpoint is complete.
+    def options(out: Path, calls: Path) -> dict:
+        return {"model_name_or_path": model, "dataset_train": faces, "output_dir": out,
+                "prompt": "sample", "max_steps": 6, "save_strategy": "steps", "save_steps": 1,
+                "rewards": [LENGTH, json.dumps({"name": "affectllm.train.testing.recording_reward",
+                                                "path": str(calls)})]}
+
     killed = tmp_path / "killed"
     argv = recipe_command("grpo_facial_r1", RECIPES_DIR / "tiny" / "grpo.yaml",
-                          overrides(model, faces, killed, tmp_path / "killed.jsonl"))
+                          options(killed, tmp_path / "killed.jsonl"))
     proc = subprocess.Popen(argv, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
     deadline = time.monotonic() + 600
@@ -67,23 +182,19 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tiny_model, tmp_path):
     resumed_from = latest_checkpoint(killed)
     assert resumed_from is not None
     start = json.loads((Path(resumed_from) / "trainer_state.json").read_text())["global_step"]
-    assert 1 <= start < STEPS
+    assert 1 <= start < 6
 
-    # Resume in the same output_dir.
-    grpo.main(argv_of({**overrides(model, faces, killed, tmp_path / "resumed.jsonl"),
-                       "resume_from_checkpoint": "true"}))
-    # Uninterrupted reference run.
+    run("grpo_facial_r1", "grpo.yaml",
+        {**options(killed, tmp_path / "resumed.jsonl"), "resume_from_checkpoint": "true"})
     reference = tmp_path / "reference"
-    grpo.main(argv_of(overrides(model, faces, reference, tmp_path / "reference.jsonl")))
+    run("grpo_facial_r1", "grpo.yaml", options(reference, tmp_path / "reference.jsonl"))
 
-    final = json.loads((killed / "trainer_state.json").read_text())
-    expected = json.loads((reference / "trainer_state.json").read_text())
-    assert final["global_step"] == expected["global_step"] == STEPS
     resumed, uninterrupted = ids_by_step(tmp_path / "resumed.jsonl"), \
         ids_by_step(tmp_path / "reference.jsonl")
-    assert min(resumed) == start and sorted(resumed) == list(range(start, STEPS))
+    assert min(resumed) == start and sorted(resumed) == list(range(start, 6))
     for step, ids in resumed.items():
         assert ids == uninterrupted[step], step
     before_kill = ids_by_step(tmp_path / "killed.jsonl")
     for step in range(start):
         assert before_kill[step] == uninterrupted[step]
+    assert_same_run(killed, reference, start, model)
