@@ -132,3 +132,53 @@ def test_killed_pipeline_resumes_without_redoing_finished_stages(tmp_path, tiny_
 
     again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "[eval] done already, skipping" in again.stderr
+
+
+@pytest.mark.slow
+def test_killed_sft_stage_resumes_its_checkpoint_with_the_trained_weights(tmp_path, tiny_model,
+                                                                          faces):
+    """`affectllm run` killed inside a checkpointing SFT stage: the rerun resumes that stage
+    from its newest checkpoint and ends with the weights and losses of an uninterrupted run."""
+    import torch
+
+    from affectllm.train.testing import logged_values, trained_weights
+
+    def pipeline(name: str) -> Path:
+        return _write(tmp_path / f"{name}.yaml", {
+            "name": name, "model": str(tiny_model("qwen2_5_vl")),
+            "data": str(faces / "train.jsonl"), "stages": [
+                {"name": "sft", "kind": "sft", "config": SFT,
+                 "overrides": {"max_steps": 4, "max_train_samples": 16, "save_strategy": "steps",
+                               "save_steps": 1, "per_device_train_batch_size": 2}}]})
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TRANSFORMERS_VERBOSITY": "warning"}
+    killed = tmp_path / "killed"
+    argv = [sys.executable, "-m", "affectllm.cli", "run", str(pipeline("killed")),
+            "--out", str(killed)]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 300
+    while not (killed / "sft" / "checkpoint-2" / "trainer_state.json").is_file():
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.time() < deadline, "no checkpoint within 5 minutes"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "sft" / "trainer_state.json").exists(), "the stage finished first"
+
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "[sft] resuming sft" in result.stderr
+    reference = tmp_path / "reference"
+    done = subprocess.run([sys.executable, "-m", "affectllm.cli", "run",
+                           str(pipeline("reference")), "--out", str(reference)],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    log = (killed / "sft" / "log.txt").read_text()
+    assert "missing keys" not in log and "unexpected keys" not in log
+    got, want = trained_weights(killed / "sft"), trained_weights(reference / "sft")
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], rtol=1e-5, atol=1e-6, msg=key)
+    resumed_losses = logged_values(killed / "sft", "loss")
+    assert resumed_losses == pytest.approx(logged_values(reference / "sft", "loss"), rel=1e-5)

@@ -23,7 +23,13 @@ from safetensors.torch import load_file
 
 from affectllm.launch import RECIPES_DIR, override_args, recipe_command
 from affectllm.train.outputs import latest_checkpoint
-from affectllm.train.testing import load_recipe, read_records, toy_data
+from affectllm.train.testing import (
+    load_recipe,
+    logged_values,
+    read_records,
+    toy_data,
+    trained_weights,
+)
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "CI": "1",
        "TOKENIZERS_PARALLELISM": "false"}
@@ -68,18 +74,6 @@ def run(recipe: str, config: str, options: dict) -> None:
                               *override_args(options)])
 
 
-def trained_weights(output_dir: Path) -> dict[str, torch.Tensor]:
-    """The final weights a run saved: the adapter of a LoRA run, else the whole model."""
-    adapter = output_dir / "adapter_model.safetensors"
-    return load_file(adapter if adapter.is_file() else output_dir / "model.safetensors")
-
-
-def logged(output_dir: Path, key: str) -> dict[int, float]:
-    """``{step: value}`` of one logged training value (trainer_state.json)."""
-    state = json.loads((output_dir / "trainer_state.json").read_text())
-    return {e["step"]: e[key] for e in state["log_history"] if key in e}
-
-
 def assert_same_run(resumed: Path, reference: Path, start: int, base: Path) -> None:
     """Weights allclose to the uninterrupted run's, equal losses after `start`, and weights that
     moved away from the base model (so the comparison is not between two untrained copies)."""
@@ -87,8 +81,8 @@ def assert_same_run(resumed: Path, reference: Path, start: int, base: Path) -> N
     assert got.keys() == want.keys()
     for key in want:
         torch.testing.assert_close(got[key], want[key], rtol=1e-5, atol=1e-6, msg=key)
-    after = {s: v for s, v in logged(reference, "loss").items() if s > start}
-    assert after and {s: v for s, v in logged(resumed, "loss").items() if s > start} == \
+    after = {s: v for s, v in logged_values(reference, "loss").items() if s > start}
+    assert after and {s: v for s, v in logged_values(resumed, "loss").items() if s > start} == \
         pytest.approx(after, rel=1e-5, abs=1e-7)
     if not (reference / "adapter_model.safetensors").is_file():
         base_weights = load_file(base / "model.safetensors")
@@ -139,7 +133,7 @@ def test_grpo_resume_matches_uninterrupted_run(arch, lora, tiny_model, faces, tm
     start = resume_from_copy(reference, resumed)
     run("grpo_facial_r1", "grpo.yaml",
         {**options, "output_dir": resumed, "resume_from_checkpoint": "true"})
-    assert any(v > 0 for s, v in logged(reference, "grad_norm").items() if s > start), \
+    assert any(v > 0 for s, v in logged_values(reference, "grad_norm").items() if s > start), \
         "every advantage was 0 after the resume point: the comparison would be vacuous"
     assert_same_run(resumed, reference, start, model)
     assert key_warnings.found == []

@@ -114,3 +114,19 @@ def read_records(path: str | Path) -> list[dict]:
     for file in sorted(path.parent.glob(path.name + ".*")):
         rows += [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
     return rows
+
+
+def trained_weights(output_dir: str | Path) -> dict[str, Any]:
+    """The final weights a recipe saved in `output_dir`: the adapter of a LoRA run (merge_lora
+    false), else the whole model (single-file safetensors)."""
+    from safetensors.torch import load_file
+
+    output_dir = Path(output_dir)
+    adapter = output_dir / "adapter_model.safetensors"
+    return load_file(adapter if adapter.is_file() else output_dir / "model.safetensors")
+
+
+def logged_values(output_dir: str | Path, key: str) -> dict[int, float]:
+    """``{step: value}`` of one logged training value (``trainer_state.json``'s log history)."""
+    state = json.loads((Path(output_dir) / "trainer_state.json").read_text())
+    return {e["step"]: e[key] for e in state["log_history"] if key in e}
