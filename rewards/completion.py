@@ -39,15 +39,24 @@ class ParsedCompletion(NamedTuple):
 
 
 def _content_text(content: object) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, dict):
-        return _content_text(content.get("text", content.get("content")))
-    if isinstance(content, (list, tuple)):
-        return "".join(_content_text(part) for part in content)
-    return str(content)
+    """Concatenated text of a message content: a string, a part ``{"text": ...}`` /
+    ``{"content": ...}``, or a (nested) list of them; other values as ``str``. Walked with an
+    explicit stack, so arbitrarily deep nesting cannot exhaust the recursion limit."""
+    pieces: list[str] = []
+    stack: list[object] = [content]
+    while stack:
+        item = stack.pop()
+        if item is None:
+            continue
+        if isinstance(item, str):
+            pieces.append(item)
+        elif isinstance(item, dict):
+            stack.append(item.get("text", item.get("content")))
+        elif isinstance(item, (list, tuple)):
+            stack.extend(reversed(item))
+        else:
+            pieces.append(str(item))
+    return "".join(pieces)
 
 
 def completion_text(completion: object) -> str:

@@ -259,7 +259,7 @@ def soft_overlong_reward(*, max_len: int, cache: int, tokenizer: Any = None) -> 
     start = max_len - cache
 
     def length(i: int, completion: object, ids: Sequence | None) -> int:
-        if ids is not None and ids[i] is not None:
+        if ids is not None and hasattr(ids[i], "__len__") and not isinstance(ids[i], str):
             return len(ids[i])
         text = parse_completion(completion).text
         if tokenizer is not None:

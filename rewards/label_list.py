@@ -3,7 +3,9 @@
 Rule (the official ``string_to_list`` followed by ``lower().strip()``): strip one leading ``[`` and
 one trailing ``]``; split on any of ``'`` ``"`` ``,``; strip each item and drop empty ones; then
 lower-case and strip each item. A list (or tuple) is used as is, each item lower-cased and stripped
-(empty items are kept; they map to nothing). ``None`` is an empty list.
+(empty items are kept; they map to nothing); ``None`` items are dropped. ``None``, and any
+other value that is neither a string nor a sequence (a number, NaN, a bool: an odd dataset cell),
+is an empty list, so a metric or reward never raises on a cell's type.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ def parse_label_list(value: str | Iterable[object] | None) -> list[str]:
             text = text[:-1]
         parts = _SPLIT.split(text) if ("'" in text or '"' in text) else text.split(",")
         return [s.lower() for s in map(str.strip, parts) if s]
-    if value is None:
+    try:
+        items = iter(value)  # type: ignore[arg-type]
+    except TypeError:
         return []
-    return [str(item).lower().strip() for item in value]
+    return [str(item).lower().strip() for item in items if item is not None]
