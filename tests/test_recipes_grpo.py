@@ -132,3 +132,61 @@ def test_pixel_budget_gives_vllm_style_processor_the_same_image_tokens(tiny_mode
     assert grid(budgeted, image) == grid(default, image) == grid(budgeted, raw)
     assert grid(default, raw) != grid(budgeted, raw)  # without the loader, they would differ
     assert loader.load(path) is image  # small images are cached
+
+
+def tiny_config(name: str) -> dict:
+    import yaml
+
+    return yaml.safe_load((RECIPES_DIR / "tiny" / name).read_text())
+
+
+@pytest.fixture(scope="module")
+def warm_start(tiny_model, tmp_path_factory):
+    """``warm_start(prompt) -> (model, train.jsonl)``: the tiny Qwen2.5-VL after the warm-start
+    SFT the tiny GRPO configs' headers give (50 steps on toy faces whose reasoning lists the AU
+    codes), with the GRPO config's prompt."""
+    from affectllm.data.toyfaces import generate_toyfaces
+    from affectllm.launch import override_args
+
+    root = tmp_path_factory.mktemp("warm")
+    train = Path(generate_toyfaces(root / "faces", 160, seed=3, size=56, variation=0,
+                                   reasoning="codes")["train"])
+    cache: dict[str, Path] = {}
+
+    def get(prompt: str) -> tuple[Path, Path]:
+        if prompt not in cache:
+            out = root / f"sft{len(cache)}"
+            load_recipe("sft").main(["--config", str(RECIPES_DIR / "tiny" / "sft.yaml"),
+                                     *override_args({
+                "model_name_or_path": tiny_model("qwen2_5_vl"), "dataset_train": train,
+                "prompt": prompt, "max_train_samples": 96, "max_steps": 50,
+                "per_device_train_batch_size": 8, "learning_rate": 2e-3, "min_pixels": 784,
+                "max_pixels": 3136, "output_dir": out})])
+            cache[prompt] = out
+        return cache[prompt], train
+
+    return get
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("recipe", "config"), [("grpo_facial_r1", "grpo.yaml"),
+                                                ("grpo_affectgpt_r1", "grpo_affectgpt.yaml")])
+def test_tiny_grpo_configs_have_nonzero_advantages_and_move_the_weights(recipe, config,
+                                                                        warm_start, tmp_path):
+    """The shipped tiny GRPO configs, from their documented warm start: rewards vary within a
+    group (reward_std > 0), so gradients are non-zero and the weights change."""
+    import torch
+    from safetensors.torch import load_file
+
+    from affectllm.launch import override_args
+    from affectllm.train.testing import logged_values
+
+    model, train = warm_start(tiny_config(config)["prompt"])
+    out = tmp_path / "grpo"
+    load_recipe(recipe).main(["--config", str(RECIPES_DIR / "tiny" / config), *override_args({
+        "model_name_or_path": model, "dataset_train": train, "max_steps": 4,
+        "output_dir": out})])
+    assert any(v > 0 for v in logged_values(out, "reward_std").values())
+    assert any(v > 0 for v in logged_values(out, "grad_norm").values())
+    before, after = load_file(model / "model.safetensors"), load_file(out / "model.safetensors")
+    assert any(not torch.equal(before[k], after[k]) for k in after)
