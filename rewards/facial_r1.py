@@ -9,6 +9,11 @@ Select them in a recipe with ``rewards: [{name: au, variant: facial_r1}, ...]`` 
 returns a number, canonicalise AU codes and map label aliases. The paper's variants never return
 None, so TRL averages every sample into the reward.
 
+The variants score the dataset columns as they are. Canonical samples hold labels and AU codes
+normalised once, when `affectllm data convert` builds them (canonical lower-case labels, ``AU<n>``
+codes); upstream read its raw JSONL. On a raw label such as "Sadness" or a raw code "AU04" the
+ground truth differs before any reward runs; the reward functions themselves are upstream's.
+
 The completion text is the one `rewards.completion.completion_text` returns (for TRL's
 ``[{"role": "assistant", "content": text}]`` that is ``text``, what upstream reads as
 ``completion[0]["content"]``); it is used as is, never stripped or lower-cased.
