@@ -20,6 +20,12 @@ format         -                                           -
 alignment      level (1)                                   -
 soft_overlong  max_len, cache (required), tokenizer        - (uses completion_ids)
 =============  ==========================================  ==========================
+
+Variants: ``variant: facial_r1`` on ``au``, ``accuracy`` and ``format`` selects the released
+Facial-R1 definitions (`rewards.facial_r1`; no other parameters); ``variant: default`` or no
+variant is the project's own definition above::
+
+    rewards: [{name: accuracy, variant: facial_r1}, {name: format, variant: facial_r1}]
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from typing import Any, NamedTuple
 
 from rewards.completion import ParsedCompletion, parse_completion
 from rewards.emotion_wheel import EWScore, ew_score
+from rewards.facial_r1 import FACIAL_R1_VARIANTS
 from rewards.functions import (
     RewardFn,
     accuracy_reward,
@@ -51,8 +58,14 @@ REWARDS: dict[str, Callable[..., RewardFn]] = {
     "soft_overlong": soft_overlong_reward,
 }
 
+#: reward name -> {variant name -> factory}; "default" is always the `REWARDS` entry.
+VARIANTS: dict[str, dict[str, Callable[..., RewardFn]]] = {
+    name: {"facial_r1": factory} for name, factory in FACIAL_R1_VARIANTS.items()
+}
+
 __all__ = [
-    "REWARDS", "RewardFn", "RewardSuite", "build_reward", "build_rewards", "reward_params",
+    "REWARDS", "VARIANTS", "RewardFn", "RewardSuite", "build_reward", "build_rewards",
+    "reward_params", "reward_variants",
     "ew_score", "EWScore", "find_emotion_words", "parse_completion", "ParsedCompletion",
 ]
 
@@ -65,30 +78,45 @@ class RewardSuite(NamedTuple):
     weights: list[float]
 
 
-def reward_params(name: str) -> dict[str, Any]:
-    """Parameters of reward `name` -> default value (``inspect.Parameter.empty`` when required)."""
-    factory = _factory(name)
+def reward_variants(name: str) -> list[str]:
+    """The variants of reward `name`: ``["default", ...]``."""
+    _factory(name)
+    return ["default", *VARIANTS.get(name, {})]
+
+
+def reward_params(name: str, variant: str | None = None) -> dict[str, Any]:
+    """Parameters of reward `name` (of its `variant`) -> default value
+    (``inspect.Parameter.empty`` when required)."""
+    factory = _factory(name, variant)
     return {p.name: p.default for p in inspect.signature(factory).parameters.values()
             if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
 
-def _factory(name: object) -> Callable[..., RewardFn]:
+def _factory(name: object, variant: object = None) -> Callable[..., RewardFn]:
     if not isinstance(name, str) or name not in REWARDS:
         raise ValueError(f"unknown reward {name!r}; valid rewards: {', '.join(REWARDS)}")
-    return REWARDS[name]
+    if variant is None or variant == "default":
+        return REWARDS[name]
+    variants = VARIANTS.get(name, {})
+    if not isinstance(variant, str) or variant not in variants:
+        raise ValueError(f"reward {name!r}: unknown variant {variant!r}; valid variants: "
+                         f"{', '.join(['default', *variants])}")
+    return variants[variant]
 
 
-def build_reward(name: str, **params: Any) -> RewardFn:
-    """Build reward `name` from its parameters; ValueError on an unknown name, an unknown or
-    missing parameter, or a bad value (the message lists the valid ones)."""
-    factory = _factory(name)
-    valid = reward_params(name)
+def build_reward(name: str, variant: str | None = None, **params: Any) -> RewardFn:
+    """Build reward `name` (its `variant`, e.g. ``"facial_r1"``; None = default) from its
+    parameters; ValueError on an unknown name or variant, an unknown or missing parameter, or a
+    bad value (the message lists the valid ones)."""
+    factory = _factory(name, variant)
+    valid = reward_params(name, variant)
     open_ended = any(p.kind == p.VAR_KEYWORD
                      for p in inspect.signature(factory).parameters.values())
     unknown = sorted(set(params) - set(valid))
     if unknown and not open_ended:
         listed = ", ".join(valid) if valid else "none"
-        raise ValueError(f"reward {name!r}: unknown parameter(s) {', '.join(unknown)}; "
+        of = f" (variant {variant})" if variant not in (None, "default") else ""
+        raise ValueError(f"reward {name!r}{of}: unknown parameter(s) {', '.join(unknown)}; "
                          f"valid parameters: {listed}")
     missing = [p for p, default in valid.items()
                if default is inspect.Parameter.empty and p not in params]

@@ -47,7 +47,9 @@ def header(path: Path) -> tuple[str | None, str, str]:
 def test_recipe_configs_exist():
     names = {str(p.relative_to(RECIPES_DIR)) for p in RECIPE_CONFIGS}
     assert {"tiny/sft.yaml", "tiny/grpo.yaml", "tiny/grpo_affectgpt.yaml", "facial_r1/sft.yaml",
-            "facial_r1/grpo.yaml", "affectgpt_r1/grpo.yaml"} <= names
+            "facial_r1/grpo.yaml", "facial_r1/grpo_au.yaml", "facial_r1/grpo_fast.yaml",
+            "affectgpt_r1/grpo.yaml", "affectgpt_r1/grpo_no_think.yaml",
+            "affectgpt_r1/sft_cold_start.yaml"} <= names
     models = {p.parent.name for p in RECIPE_CONFIGS if p.parent.parent.name == "models"}
     assert models == {"qwen2_vl_2b", "qwen2_5_vl_3b", "qwen3_vl_8b", "llava_1_5_7b",
                       "llava_onevision_7b"}
