@@ -156,16 +156,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="MER-UniBench: OV-MERD+ (EW F-score, level 1), MER2023, MER2024, MELD, "
                     "IEMOCAPFour (HIT rate), CMU-MOSI, CMU-MOSEI, SIMS, SIMSv2 (weighted F1, "
                     "accuracy beside it); mean = unweighted mean of the nine x 100. The data root "
-                    "holds one folder per data set with label.csv and video/ (see "
-                    "affectllm/data/readers/mer_unibench.py).")
+                    "is the official dataset/ folder as released (mer2023-dataset-process/, "
+                    "meld-process/, ...; see affectllm/data/readers/mer_unibench.py).")
     _add_model_args(p, "openset", 512)
-    _opt(p, "data-root", required=True, help="the MER-UniBench folder")
+    _opt(p, "data-root", required=True, help="the MER-UniBench dataset/ folder")
     _opt(p, "datasets", nargs="+", default=None, metavar="NAME",
          help="data sets to run (default: every one found in the data root)")
     _opt(p, "extractor", default="answer",
          help="answer (parse <answer>), lexicon (emotion-wheel phrase matcher) or an extractor "
               "LLM (model path; the same path as --model reuses its engine). Default: answer")
-    _flag(p, "subtitles", "append the subtitle (subtitle.csv) to the prompt")
+    _flag(p, "subtitles", "put the clip's subtitle in the prompt, as AffectGPT does (official "
+          "subtitle files; default: true)", default=True)
     _opt(p, "reference", type=Path, default=None,
          help="YAML of published rows to show beside ours (template: eval/published.yaml)")
     _add_helper_sampling(p, "extractor", "extractor")
