@@ -281,11 +281,14 @@ def test_emer(emer_dir: Path) -> None:
     result = read(emer_dir / "gt-eng.csv", "emer")
     assert_canonical(result, emer_dir)
     e1, e2, e3 = result.samples
-    assert e1["openset"] == ["worried", "nervous"] and e1["answer"] == "worried, nervous"
-    assert e1["reasoning"].startswith("Furrowed brows")
+    # emotions are EMER's discrete MER2023 labels: `labels`, not open-set words
+    assert e1["labels"] == ["worry", "nervous"] and e1["answer"] == "worried, nervous"
+    assert e1["openset"] == []
+    assert e1["reasoning"].startswith("Furrowed brows")  # the v2 description where there is one
     assert json.loads(e1["meta"])["reason_zh"] == "担心"
-    assert e2["openset"] == ["happy", "excited"] and e2["reasoning"] == "smiling, line\nbreak"
-    assert e3["id"] == "e3" and e3["openset"] == [] and e3["reasoning"] == "A calm face."
+    assert e2["labels"] == ["happiness", "excited"] and e2["reasoning"] == "smiling, line\nbreak"
+    assert e3["id"] == "e3" and e3["labels"] == [] and e3["reasoning"] == "A calm face."
+    assert json.loads(e3["meta"])["dataset"] == "EMER-v2"
     assert [loc[1] for loc in result.locations] == [2, 3, 3]  # e2's row spans lines 3-4
 
 
