@@ -36,6 +36,7 @@ from affectllm.data.readers.mer_unibench import (
 )
 from affectllm.data.readers.safe_npz import load_npz, npz_value
 from affectllm.errors import InputError
+from affectllm.io import atomic_open
 from eval.scorers import ew_dataset_score, hit_rate, sentiment_scores
 
 #: data set -> the ``<ds>`` of ``results-<ds>``
@@ -248,3 +249,27 @@ def official_line(scores: dict[str, float | None]) -> str:
     cells = ["& -" if v is None else f"& {v * 100:.2f}" for v in values]
     mean = f"& {float(np.mean(present)) * 100:.2f}" if present else "& -"
     return " ".join([*cells, mean])
+
+
+def write_official_results(results: Path, name: str, model: str, descriptions: dict[str, str],
+                           words: dict[str, list[str]], replies: dict[str, str] | None = None,
+                           checkpoint: str = "checkpoint_000000") -> Path:
+    """One data set's outputs as AffectGPT's result files (module docstring), so that
+    ``affectllm score mer-unibench --results <results>`` (or upstream's scorer) reads them:
+    ``checkpoint.npz`` (name2reason), ``-openset.npz`` (word lists as ``[a, b]``) and, given
+    `replies`, ``-openset-sentiment.npz``. Keys are the data set's sample names. Returns the
+    folder."""
+    folder = results / f"results-{RESULTS_ID[name]}" / model
+    names = list(descriptions)
+    files: dict[str, dict] = {
+        f"{checkpoint}.npz": {"name2reason": descriptions},
+        f"{checkpoint}-openset.npz": {"filenames": names,
+                                      "fileitems": ["[" + ", ".join(words[n]) + "]"
+                                                    for n in names]}}
+    if replies is not None:
+        files[f"{checkpoint}-openset-sentiment.npz"] = {
+            "filenames": names, "fileitems": [replies[n] for n in names]}
+    for file, arrays in files.items():
+        with atomic_open(folder / file, "wb") as f:
+            np.savez_compressed(f, **arrays)
+    return folder

@@ -47,6 +47,9 @@ Output folder (OUT)::
     <DATASET>/extracted.jsonl       id, name, words, sentiment, note
     <DATASET>/gt.csv  pred.csv      the CSVs `affectllm score ew|hit|sentiment --gt --pred` reads
     <DATASET>/scores.json           this data set's numbers
+    official/results-<ds>/<model>/  the answers as AffectGPT's result files (checkpoint_000000.npz,
+                                    -openset.npz, -openset-sentiment.npz), for
+                                    `affectllm score mer-unibench --results OUT/official`
 
 Missing media: the sample is skipped, listed in the report with its file and line, and counted.
 """
@@ -84,7 +87,7 @@ from eval.extract import (
     is_rule_extractor,
     rule_extract,
 )
-from eval.mer_results import official_line
+from eval.mer_results import official_line, write_official_results
 from eval.plots import bar_plot, confusion_plot
 from eval.report import (
     MER_COLUMNS,
@@ -301,6 +304,27 @@ def write_csvs(data: DatasetData, extracted: dict[str, Extraction], out: Path) -
     return {k: str(v) for k, v in paths.items()}
 
 
+def write_official_files(cfg: MerConfig, data: DatasetData, extracted: dict[str, Extraction],
+                         stages: dict[str, StageResult]) -> Path:
+    """This run's answers as AffectGPT's result files under ``OUT/official`` (see
+    `eval.mer_results.write_official_results`): `affectllm score mer-unibench --results OUT/official`
+    or upstream's scorer re-scores them from the official label files."""
+    rows = stages["descriptions"].rows
+    names = {s["id"]: sample_meta(s).get("name", s["id"]) for s in data.samples}
+    descriptions = {names[i]: "" if rows.get(i, {}).get("error") else rows.get(i, {}).get("text", "")
+                    for i in names}
+    words = {names[i]: extracted[i].words for i in names}
+    replies = ({names[i]: extracted[i].sentiment or "neutral" for i in names}
+               if data.task == "sentiment" else None)
+    return write_official_results(cfg.out / "official", data.name, official_model_name(cfg),
+                                  descriptions, words, replies)
+
+
+def official_model_name(cfg: MerConfig) -> str:
+    """The model folder name of the official result files: the model path's last part."""
+    return Path(cfg.model.rstrip("/")).name or "model"
+
+
 # --------------------------------------------------------------------------------------------------
 # The run
 
@@ -393,6 +417,7 @@ def build_report(cfg: MerConfig, config: dict, data: list[DatasetData],
             for i, s in zip(ids, d.samples)))
         result = score_dataset(d, extracted)
         files = write_csvs(d, extracted, folder)
+        files["official_results"] = str(write_official_files(cfg, d, extracted, stages))
         kind_counts = Counter(s["kind"] for s in d.skipped)
         result.update(
             score_x100=None if result["score"] is None else 100 * result["score"],

@@ -201,25 +201,42 @@ def test_score_mer_unibench_bad_input(tree, tmp_path, capsys):
 
 def test_eval_mer_unibench_runs_on_the_official_tree(tiny_model, tmp_path, capsys):
     tree = write_official_tree(tmp_path / "release", seed=2, n_test=1)
-    missing = next((tree.dataset / "sims-process" / "video").iterdir())
-    missing.unlink()
     out = tmp_path / "run"
-    code, stdout, err = run(["eval", "mer-unibench", "--model", tiny_model("qwen2_5_vl"),
-                             "--data-root", tree.dataset, "--out", out, "--backend", "hf",
-                             "--max-new-tokens", "8", "--limit", "2", "--extractor", "lexicon"],
-                            capsys)
+    model = tiny_model("qwen2_5_vl")
+    code, stdout, err = run(["eval", "mer-unibench", "--model", model, "--data-root",
+                             tree.dataset, "--out", out, "--backend", "hf", "--max-new-tokens", "8",
+                             "--extractor", "lexicon"], capsys)
     assert code == 0, err
     report = json.loads((out / "report.json").read_text())
     assert list(report["datasets"]) == list(FOLDERS) and report["complete"]
     assert report["official_line"].count("&") == 10
     assert f"official table line: {report['official_line']}" in stdout
-    assert report["datasets"]["SIMS"]["skipped"]["missing_media"] == 1
     assert report["datasets"]["IEMOCAPFour"]["n_samples"] == 1  # the Session-5 row only
     assert report["config"]["subtitles"] is True
+    # our answers, written as AffectGPT's result files, re-score to the same numbers through the
+    # official-file scorer
+    code, stdout, err = run(["score", "mer-unibench", "--data-root", tree.dataset, "--results",
+                             out / "official", "--model", Path(model).name, "--json"], capsys)
+    assert code == 0, err
+    rescored = json.loads(stdout)
+    assert rescored["line"] == report["official_line"]
+    for ds, r in rescored["datasets"].items():
+        assert abs(r["score"] - report["datasets"][ds]["score"]) < TOL, ds
     # the subtitle of the official transcript file is in the prompt the model saw
     sample = next(s for s in read(tree.dataset / "mer2024-dataset-process", "mer_unibench",
                                   root=tree.dataset).samples)
-    cfg = MerConfig(model=str(tiny_model("qwen2_5_vl")), data_root=tree.dataset, out=out)
+    cfg = MerConfig(model=str(model), data_root=tree.dataset, out=out)
     [job] = description_jobs([sample], tree.dataset, model=cfg.model, prompt="x", system=None,
                              sampling=Sampling(), group=lambda s: "g", hint=_hint(cfg))
     assert sample_meta(sample)["subtitle"] in json.dumps(job.messages, ensure_ascii=False)
+
+
+def test_a_missing_clip_is_a_located_problem(tmp_path):
+    tree = write_official_tree(tmp_path, seed=3, n_test=2)
+    clip = next((tree.dataset / "meld-process" / "subvideo").iterdir())
+    clip.unlink()
+    result = read(tree.dataset, "mer_unibench", on_error="skip")
+    [problem] = result.problems
+    assert problem.path == str(tree.dataset / "meld-process" / "label.npz")
+    assert f"no media file for {clip.stem!r}" in problem.reason and "test_corpus" in problem.reason
+    assert len(result.samples) == sum(len(g) for g in tree.test_gt.values()) - 1
