@@ -42,7 +42,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from affectllm.data.readers import read
-from affectllm.data.readers.emer import layout_hint
 from affectllm.errors import InputError
 from affectllm.generation import Sampling
 from affectllm.io import write_jsonl
@@ -142,8 +141,7 @@ def load(root: Path, limit: int | None, language: str = "zh",
     result = read(root, "emer", root=media, on_error="skip")
     whole = [p for p in result.problems if p.line is None and "no media file" not in p.reason]
     if not result.samples and whole:
-        raise InputError(f"{whole[0].reason} ({layout_hint(root)}; clips in video-process/ or "
-                         "video/, or --media-root)", whole[0].path)
+        raise InputError(whole[0].reason, whole[0].path)
     skipped = [{"dataset": BENCHMARK, "name": None,
                 "kind": "missing_media" if "no media file" in p.reason else "invalid",
                 "reason": p.reason, "file": p.path, "line": p.line} for p in result.problems]

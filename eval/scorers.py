@@ -1,7 +1,7 @@
 """Data-set level metrics, computed from in-memory lists (the CLI in `eval.score_cli` reads files).
 
-MER-UniBench (reproduced exactly; a mean is ``sum(values) / count`` with the values in sample order,
-as the official scorer computes it without numpy):
+MER-UniBench (as AffectGPT's scorer computes them; a mean is ``sum(values) / count`` in sample
+order, which equals upstream's ``np.mean`` to float rounding, far below 1e-9):
 
 - `ew_dataset_score` - emotion-wheel F-score of open-vocabulary label lists.
 - `hit_rate` - HIT rate of open-vocabulary predictions on one-label (basic-emotion) data sets.
@@ -65,9 +65,10 @@ def ew_dataset_score(gts: Sequence[LabelsLike], preds: Sequence[LabelsLike],
     For wheel w and each sample: G = mapped ground truth, P = mapped prediction (sets); the sample
     is skipped if G is empty; precision = |G∩P|/|P| and recall = |G∩P|/|G|, both 0 if P is empty.
     P_w, R_w = means over the counted samples (``sum(values) / count`` in sample order);
-    F_w = 2·(P_w·R_w)/(P_w + R_w) (0 when P_w + R_w = 0). Reported: the means of F_w, P_w, R_w over
-    the wheels with at least one counted sample (all five on any real data set); n = samples
-    counted on at least one wheel. All values in [0, 1]; (0, 0, 0, n=0) when nothing is counted.
+    F_w = 2·(P_w·R_w)/(P_w + R_w) (0 when P_w + R_w = 0, where upstream's division gives NaN).
+    Reported: the means of F_w, P_w, R_w over the wheels with at least one counted sample (all
+    five on any real data set; upstream's mean over an empty wheel is NaN); n = samples counted on
+    at least one wheel. All values in [0, 1]; (0, 0, 0, n=0) when nothing is counted.
     """
     _check_aligned(gts, preds, "ew")
     level = check_level(level)
