@@ -1,7 +1,7 @@
 """``affectllm eval``: run a benchmark end to end (generate, extract, score, report).
 
     affectllm eval mer-unibench --model PATH --data-root DIR [--datasets ...] [--extractor answer|lexicon|MODEL]
-    affectllm eval emer         --model PATH --data-root DIR --judge MODEL|none
+    affectllm eval emer         --model PATH --data-root DIR --judge MODEL|none [--protocol official|project]
     affectllm eval facial       --model PATH --data DIR_OR_JSONL [--split test] [--limit N]
 
 Every run writes OUT/config.json (the resolved config), OUT/report.json, OUT/report.md and
@@ -131,6 +131,8 @@ def cmd_emer(args: argparse.Namespace) -> int:
 
     run(EmerConfig(
         **_model_config(args, "emer"), data_root=Path(args.data_root), judge=args.judge,
+        protocol=args.protocol, language=args.language,
+        media_root=None if args.media_root is None else Path(args.media_root),
         judge_sampling=_helper_sampling(args, "judge")))
     return 0
 
@@ -156,16 +158,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="MER-UniBench: OV-MERD+ (EW F-score, level 1), MER2023, MER2024, MELD, "
                     "IEMOCAPFour (HIT rate), CMU-MOSI, CMU-MOSEI, SIMS, SIMSv2 (weighted F1, "
                     "accuracy beside it); mean = unweighted mean of the nine x 100. The data root "
-                    "holds one folder per data set with label.csv and video/ (see "
-                    "affectllm/data/readers/mer_unibench.py).")
+                    "is the official dataset/ folder as released (mer2023-dataset-process/, "
+                    "meld-process/, ...; see affectllm/data/readers/mer_unibench.py).")
     _add_model_args(p, "openset", 512)
-    _opt(p, "data-root", required=True, help="the MER-UniBench folder")
+    _opt(p, "data-root", required=True, help="the MER-UniBench dataset/ folder")
     _opt(p, "datasets", nargs="+", default=None, metavar="NAME",
          help="data sets to run (default: every one found in the data root)")
     _opt(p, "extractor", default="answer",
          help="answer (parse <answer>), lexicon (emotion-wheel phrase matcher) or an extractor "
               "LLM (model path; the same path as --model reuses its engine). Default: answer")
-    _flag(p, "subtitles", "append the subtitle (subtitle.csv) to the prompt")
+    _flag(p, "subtitles", "put the clip's subtitle in the prompt, as AffectGPT does (official "
+          "subtitle files; default: true)", default=True)
     _opt(p, "reference", type=Path, default=None,
          help="YAML of published rows to show beside ours (template: eval/published.yaml)")
     _add_helper_sampling(p, "extractor", "extractor")
@@ -173,13 +176,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "emer", help="EMER descriptions: judge clue/label overlap (1-10), EW F-score, ROUGE-L",
-        description="EMER: the model describes each clip; a local judge LLM rates clue overlap and "
-                    "label overlap with the reference description on 1-10; EW F-score of the "
-                    "emotion words (lexicon) and ROUGE-L need no judge.")
+        description="EMER: the model describes each clip; a judge LLM rates clue overlap and "
+                    "label overlap with the reference description on 1-10, by default with the "
+                    "official protocol (prompts, parsing, averaging) on the Chinese references; "
+                    "EW F-score of the emotion words (lexicon) and ROUGE-L need no judge.")
     _add_model_args(p, "affectgpt", 512)
-    _opt(p, "data-root", required=True, help="the EMER folder (gt-eng.csv, final-EMER-reason.csv, "
-                                              "video/)")
+    _opt(p, "data-root", required=True,
+         help="EMER/dataset-v1 (gt-eng.csv, gt-chi.csv) or EMER/dataset-v2 "
+              "(final-EMER-reason.csv)")
+    _opt(p, "media-root", default=None,
+         help="folder with the clips (video-process/, video/ or the clips themselves), e.g. the "
+              "MER2023 dataset folder (default: the data root)")
     _opt(p, "judge", required=True, help="judge LLM (model path) or none")
+    _opt(p, "protocol", choices=("official", "project"), default="official",
+         help="official: AffectGPT's EMER judge prompts, reply parsing and averaging (default); "
+              "project: this project's own judge prompts")
+    _opt(p, "language", choices=("zh", "en"), default="zh",
+         help="reference descriptions the judge compares with (official: zh, the default)")
     _add_helper_sampling(p, "judge", "judge")
     p.set_defaults(func=cmd_emer)
 

@@ -1,7 +1,9 @@
-"""EMER judge: two prompts for a local judge LLM and a robust reader of its scores.
+"""EMER judge, the project's variant (``affectllm eval emer --protocol project``; the official
+protocol is `eval.emer_official`): two prompts for a local judge LLM and a robust reader of its
+scores.
 
-Following the EMER paper's protocol (in our own words), the judge compares a reference description
-with a predicted one twice:
+In the spirit of the EMER paper's protocol (in our own words, in English), the judge compares a
+reference description with a predicted one twice:
 
 - clue overlap (`CLUE_PROMPT`): summarise the emotional state each description attributes to the
   person, then rate how much the two states overlap;

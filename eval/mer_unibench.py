@@ -2,11 +2,15 @@
 
     affectllm eval mer-unibench --model M --data-root ROOT [--datasets ...] [--extractor answer|lexicon|PATH]
 
-ROOT is the MER-UniBench folder in the layout `affectllm.data.readers.mer_unibench` documents (one
-folder per data set with ``label.csv`` and a media folder). For each data set:
+ROOT is the official MER-UniBench ``dataset/`` folder as released (``mer2023-dataset-process/``,
+``meld-process/``, ...; the layout `affectllm.data.readers.mer_unibench` documents: official test
+splits, label indices mapped, media and subtitles from the official folders), or the project's CSV
+layout. For each data set:
 
 1. the model answers the prompt (default ``openset``: AffectGPT's "Please infer the person's
-   emotional state and provide your reasoning process." plus our ``<think>``/``<answer>`` format);
+   emotional state and provide your reasoning process." plus our ``<think>``/``<answer>`` format),
+   preceded by the clip's subtitle as AffectGPT's prompts include it (``--subtitles``, on by
+   default; the subtitle file and column are upstream's);
 2. an emotion-word list is extracted (`eval.extract`): ``answer``, ``lexicon`` or an extractor LLM;
    sentiment data sets also get a polarity (rule-based, or a second LLM prompt);
 3. scoring, with the MER-UniBench metrics of `eval.scorers`:
@@ -20,16 +24,17 @@ folder per data set with ``label.csv`` and a media folder). For each data set:
    MELD,
    IEMOCAPFour
    CMU-MOSI,    weighted F1 of positive vs not          accuracy
-   CMU-MOSEI,   (`sentiment_scores`; valence 0 dropped)
+   CMU-MOSEI,   (`sentiment_scores`: the official reply
+                rule, scikit-learn; valence 0 dropped)
    SIMS, SIMSv2
    ===========  =======================================  ===================================
 
    The headline ``mean`` is the unweighted mean of the main scores x 100 (over the nine data sets
    when all nine ran; otherwise over those that ran, and ``complete`` is false).
 
-Ground truths are the label cells exactly as ``label.csv`` holds them (the canonical samples
-normalise label spellings, which would change the emotion-wheel mapping of a few words such as
-``fearful``).
+Ground truths are the reader's ``meta["gt"]``: exactly what the official scorer compares with (the
+emotion word, the joined open-set list, the valence; the canonical samples normalise label
+spellings, which would change the emotion-wheel mapping of a few words such as ``fearful``).
 
 Output folder (OUT)::
 
@@ -42,6 +47,9 @@ Output folder (OUT)::
     <DATASET>/extracted.jsonl       id, name, words, sentiment, note
     <DATASET>/gt.csv  pred.csv      the CSVs `affectllm score ew|hit|sentiment --gt --pred` reads
     <DATASET>/scores.json           this data set's numbers
+    official/results-<ds>/<model>/  the answers as AffectGPT's result files (checkpoint_000000.npz,
+                                    -openset.npz, -openset-sentiment.npz), for
+                                    `affectllm score mer-unibench --results OUT/official`
 
 Missing media: the sample is skipped, listed in the report with its file and line, and counted.
 """
@@ -57,13 +65,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from affectllm.data.readers import read
-from affectllm.data.readers._common import iter_csv
 from affectllm.data.readers.mer_unibench import (
     LABEL_FILE,
     MER_UNIBENCH_DATASETS,
-    dataset_folders,
+    OFFICIAL,
+    DatasetFolder,
     dataset_name,
-    label_column,
+    find_datasets,
 )
 from affectllm.errors import InputError
 from affectllm.generation import Sampling
@@ -79,6 +87,7 @@ from eval.extract import (
     is_rule_extractor,
     rule_extract,
 )
+from eval.mer_results import official_line, write_official_results
 from eval.plots import bar_plot, confusion_plot
 from eval.report import (
     MER_COLUMNS,
@@ -122,7 +131,7 @@ class MerConfig:
     extractor: str = "answer"
     prompt: str = "openset"
     system: str | None = None
-    subtitles: bool = False
+    subtitles: bool = True
     sampling: Sampling = field(default_factory=lambda: Sampling(max_new_tokens=512))
     extractor_sampling: Sampling = field(default_factory=lambda: Sampling(max_new_tokens=256))
     limit: int | None = None
@@ -162,20 +171,22 @@ class DatasetData:
 
 
 def expected_files(root: Path, name: str) -> str:
-    spec = MER_UNIBENCH_DATASETS[name]
-    columns = " or ".join((spec.label_column, *spec.alt_columns))
-    return f"{root / name / LABEL_FILE} (columns name,{columns}) and {root / name}/{MEDIA_HINT}"
+    files = OFFICIAL[name]
+    return (f"{root / files.folder / files.label_file} and {root / files.folder}/"
+            f"{files.videos[0]}/<name>.mp4 (the official release; or {root / name / LABEL_FILE} "
+            "+ video/)")
 
 
-def resolve_datasets(root: Path, requested: list[str] | None) -> tuple[list[tuple[str, Path]],
+def resolve_datasets(root: Path, requested: list[str] | None) -> tuple[list[DatasetFolder],
                                                                          list[str]]:
-    """([(name, folder)] to run, names of the nine absent from `root`).
+    """(data set folders to run, names of the nine absent from `root`).
 
     Requested names are matched like folder names; an unknown name, or a requested data set that
     `root` lacks, is an InputError naming the expected files. Without a request every data set
     found is run (at least one must be)."""
     if not root.is_dir():
-        raise InputError("data root not found (expected the MER-UniBench folder)", path=root)
+        raise InputError("data root not found (expected the MER-UniBench dataset/ folder)",
+                         path=root)
     wanted: list[str] = []
     for raw in requested or []:
         name = dataset_name(raw)
@@ -185,8 +196,7 @@ def resolve_datasets(root: Path, requested: list[str] | None) -> tuple[list[tupl
         if name not in wanted:
             wanted.append(name)
     try:
-        found = {name: folder for name, folder in dataset_folders(root)
-                 if (folder / LABEL_FILE).is_file()}
+        found = {d.name: d for d in find_datasets(root)}
     except InputError:
         found = {}
     if wanted:
@@ -194,27 +204,23 @@ def resolve_datasets(root: Path, requested: list[str] | None) -> tuple[list[tupl
         if absent:
             raise InputError(f"{root} lacks {', '.join(absent)}; expected "
                              + "; ".join(expected_files(root, n) for n in absent))
-        return [(n, found[n]) for n in wanted], []
+        return [found[n] for n in wanted], []
     if not found:
         raise InputError(f"no MER-UniBench data set in {root}; expected for example "
                          f"{expected_files(root, 'MER2023')}")
-    ordered = [(n, found[n]) for n in MER_COLUMNS if n in found]
+    ordered = [found[n] for n in MER_COLUMNS if n in found]
     return ordered, [n for n in MER_COLUMNS if n not in found]
 
 
 _NO_MEDIA = re.compile(r"no media file for '([^']*)'")
 
 
-def raw_label_cells(label_path: Path, name: str) -> dict[str, str]:
-    """name -> the label cell exactly as written in ``label.csv`` (the official scorer reads it so;
-    see the module docstring)."""
-    column = label_column(label_path, MER_UNIBENCH_DATASETS[name])
-    return {row["name"]: row.get(column, "") for _, row in iter_csv(label_path, ("name",))}
-
-
-def load_dataset(name: str, folder: Path, root: Path, limit: int | None) -> DatasetData:
+def load_dataset(d: DatasetFolder, root: Path, limit: int | None) -> DatasetData:
     """Read one data set with the `mer_unibench` reader; rows without media are skipped and
-    listed; other bad rows too, unless nothing is left (then InputError)."""
+    listed; other bad rows too, unless nothing is left (then InputError). The ground truths are
+    ``meta["gt"]``, exactly what the official scorer compares with (the canonical samples normalise
+    label spellings, which would change the emotion-wheel mapping of a few words)."""
+    name, folder = d.name, d.folder
     result = read(folder, "mer_unibench", root=root, on_error="skip")
     skipped = []
     for problem in result.problems:
@@ -225,15 +231,11 @@ def load_dataset(name: str, folder: Path, root: Path, limit: int | None) -> Data
     if not result.samples and any(s["kind"] == "invalid" for s in skipped):
         first = next(p for p in result.problems if not _NO_MEDIA.search(p.reason))
         raise InputError(f"{name}: {first.reason}", first.path, first.line)
-    usable, unusable = split_by_media(result.samples, root, name, folder / LABEL_FILE)
+    usable, unusable = split_by_media(result.samples, root, name, d.label_path)
     skipped += unusable
     samples = usable[:limit] if limit else usable
     task = MER_UNIBENCH_DATASETS[name].task
-    if task == "sentiment":
-        gt: dict[str, str | float] = {s["id"]: s["valence"] for s in samples}
-    else:
-        cells = raw_label_cells(folder / LABEL_FILE, name)
-        gt = {s["id"]: cells.get(sample_meta(s).get("name"), "") for s in samples}
+    gt = {s["id"]: sample_meta(s)["gt"] for s in samples}
     return DatasetData(name, task, folder, samples, gt, skipped)
 
 
@@ -302,6 +304,27 @@ def write_csvs(data: DatasetData, extracted: dict[str, Extraction], out: Path) -
     return {k: str(v) for k, v in paths.items()}
 
 
+def write_official_files(cfg: MerConfig, data: DatasetData, extracted: dict[str, Extraction],
+                         stages: dict[str, StageResult]) -> Path:
+    """This run's answers as AffectGPT's result files under ``OUT/official`` (see
+    `eval.mer_results.write_official_results`): `affectllm score mer-unibench --results OUT/official`
+    or upstream's scorer re-scores them from the official label files."""
+    rows = stages["descriptions"].rows
+    names = {s["id"]: sample_meta(s).get("name", s["id"]) for s in data.samples}
+    descriptions = {names[i]: "" if rows.get(i, {}).get("error") else rows.get(i, {}).get("text", "")
+                    for i in names}
+    words = {names[i]: extracted[i].words for i in names}
+    replies = ({names[i]: extracted[i].sentiment or "neutral" for i in names}
+               if data.task == "sentiment" else None)
+    return write_official_results(cfg.out / "official", data.name, official_model_name(cfg),
+                                  descriptions, words, replies)
+
+
+def official_model_name(cfg: MerConfig) -> str:
+    """The model folder name of the official result files: the model path's last part."""
+    return Path(cfg.model.rstrip("/")).name or "model"
+
+
 # --------------------------------------------------------------------------------------------------
 # The run
 
@@ -312,7 +335,7 @@ def _hint(cfg: MerConfig):
 
     def hint(sample: dict) -> str | None:
         subtitle = sample_meta(sample).get("subtitle")
-        return f"Subtitle: {subtitle}" if subtitle else None
+        return f"The subtitle of this video is: {subtitle}" if subtitle else None
 
     return hint
 
@@ -324,7 +347,7 @@ def run(cfg: MerConfig) -> dict:
         check_model_ref(cfg.extractor, "--extractor", RULE_EXTRACTORS)
     chosen, not_found = resolve_datasets(cfg.data_root, cfg.datasets)
     root = cfg.data_root.resolve()
-    data = [load_dataset(name, folder, root, cfg.limit) for name, folder in chosen]
+    data = [load_dataset(d, root, cfg.limit) for d in chosen]
     reference_rows, placeholders = (load_reference(cfg.reference) if cfg.reference
                                     else ([], 0))
     cfg.out.mkdir(parents=True, exist_ok=True)
@@ -349,6 +372,7 @@ def run(cfg: MerConfig) -> dict:
     write_report(cfg.out, report, markdown)
     print(mer_unibench_table(Path(cfg.model.rstrip("/")).name, report["metrics"],
                              report["mean"], reference_rows))
+    print(f"official table line: {report['official_line']}")
     for warning in report["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
     print_throughput(pool)
@@ -393,6 +417,7 @@ def build_report(cfg: MerConfig, config: dict, data: list[DatasetData],
             for i, s in zip(ids, d.samples)))
         result = score_dataset(d, extracted)
         files = write_csvs(d, extracted, folder)
+        files["official_results"] = str(write_official_files(cfg, d, extracted, stages))
         kind_counts = Counter(s["kind"] for s in d.skipped)
         result.update(
             score_x100=None if result["score"] is None else 100 * result["score"],
@@ -430,6 +455,7 @@ def build_report(cfg: MerConfig, config: dict, data: list[DatasetData],
         "benchmark": BENCHMARK,
         "model": cfg.model,
         "metrics": {**metrics, "mean": mean},
+        "official_line": official_line({n: datasets[n]["score"] for n in datasets}),
         "mean": mean,
         "mean_over": scored,
         "complete": len(scored) == len(MER_COLUMNS),
@@ -477,6 +503,8 @@ def render_markdown(cfg: MerConfig, report: dict, references: list, placeholders
              f" new tokens; backend `{cfg.backend}`; run {conf['started']}.", "",
              mer_unibench_table(Path(cfg.model.rstrip("/")).name, report["metrics"],
                                 report["mean"], references), "",
+             f"Official table line (nine scores x100 in the official order, then the mean): "
+             f"`{report['official_line']}`", "",
              "Scores x100. OV-MERD+: emotion-wheel F-score (level 1); MER2023, MER2024, MELD, "
              "IEMOCAPFour: HIT rate; CMU-MOSI, CMU-MOSEI, SIMS, SIMSv2: weighted F1 (accuracy "
              "in the details). Mean: unweighted mean of the main scores"

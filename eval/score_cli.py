@@ -1,174 +1,213 @@
-"""``affectllm score``: MER-UniBench scorers on CSV files.
+"""``affectllm score``: the MER-UniBench scorers on the official files or on CSV files.
 
-    affectllm score ew        --gt GT.csv --pred PRED.csv [--level 1|2] [--json]   # name,openset / name,openset
-    affectllm score hit       --gt GT.csv --pred PRED.csv [--json]                 # name,label   / name,openset
-    affectllm score sentiment --gt GT.csv --pred PRED.csv [--json]                 # name,valence / name,sentiment
+    affectllm score ew        --gt GT --pred PRED [--dataset NAME] [--level 1|2] [--json]
+    affectllm score hit       --gt GT --pred PRED [--dataset NAME] [--json]
+    affectllm score sentiment --gt GT --pred PRED [--dataset NAME] [--json]
+    affectllm score mer-unibench --data-root dataset/ --results output/ --model NAME [--json]
+
+GT is an official label file as released (``label-6way.npz``, ``label.npz``, ``label_4way.npz``,
+``ovlabel.csv``: its test split is selected as upstream selects it) or a CSV with ``name`` and
+``openset`` (ew) / ``label`` (hit) / ``valence`` (sentiment). PRED is an official extracted file
+(``checkpoint_*-openset.npz`` / ``checkpoint_*-openset-sentiment.npz``: ``filenames`` +
+``fileitems``) or a CSV with ``name`` and ``openset`` / ``sentiment``. The data set of an official
+file is recognised from its folder names (``mer2023-dataset-process``, ``results-mer2023``);
+``--dataset`` overrides. Samples are taken in GT order; every GT name needs a prediction
+(prediction names not in the GT are ignored, as upstream). Sentiment replies are read by the
+official rule (exactly ``positive`` / ``negative``, anything else 0); an unusual reply is never an
+error.
+
+``mer-unibench`` scores every data set of ``--data-root`` that has results for ``--model`` (best
+checkpoint per data set, see `eval.mer_results`) and prints a readable table and the official table
+line (``& 50.94 & ... & 58.89``: nine scores x100 in the official order, then their mean).
 
 ``--json`` prints one JSON object (``ew``: fscore, precision, recall, n; ``hit``: hit_rate, n;
-``sentiment``: weighted_f1, accuracy, n); otherwise a short table. ``--out FILE`` also writes that
-object to FILE (atomically). Samples are taken in the order of the GT file. Exit 2 on bad input:
-unreadable file, missing column, empty or duplicate name (file and line named), or names present in
-one file and not the other (the names are listed).
+``sentiment``: weighted_f1, accuracy, n; ``mer-unibench``: per data set numbers, ``line``,
+``mean``); ``--out FILE`` also writes it (atomically). Exit 2 on bad input, naming the file (and
+line).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 from pathlib import Path
 
+import numpy as np
+
+from affectllm.data.readers.mer_unibench import MER_UNIBENCH_DATASETS, OFFICIAL, dataset_name
 from affectllm.errors import InputError
 from affectllm.io import write_json
-from eval.scorers import ew_dataset_score, hit_rate, polarity, sentiment_scores
+from eval.mer_results import (
+    aligned,
+    dataset_from_path,
+    official_line,
+    read_gt,
+    read_named_column,
+    read_predictions,
+    score_results,
+    score_task,
+)
 
-#: subcommand -> (GT value column, PRED value column)
+#: subcommand -> (GT value column, PRED value column) of the CSV files
 COLUMNS = {
     "ew": ("openset", "openset"),
     "hit": ("label", "openset"),
     "sentiment": ("valence", "sentiment"),
 }
+TASK_OF = {"ew": "openset", "hit": "hit", "sentiment": "sentiment"}
 
 
-def read_named_column(path: str | Path, column: str) -> dict[str, tuple[str, int]]:
-    """``name -> (value, line)`` from a CSV with columns ``name`` and `column` (others ignored), in
-    file order. InputError for an unreadable file, a missing column, an empty or duplicate name."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found", path=path)
-    out: dict[str, tuple[str, int]] = {}
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            reader = csv.DictReader(f)
-            header = reader.fieldnames
-            if header is None:
-                raise InputError("empty file: expected a header row", path=path, line=1)
-            stripped = [h.strip() for h in header]
-            missing = [c for c in ("name", column) if c not in stripped]
-            if missing:
-                raise InputError(f"missing column(s) {', '.join(missing)}; found: "
-                                 f"{', '.join(stripped) or '(none)'}", path=path, line=1)
-            name_key, value_key = header[stripped.index("name")], header[stripped.index(column)]
-            for row in reader:
-                line = reader.line_num
-                name = (row.get(name_key) or "").strip()
-                if not name:
-                    raise InputError("empty name", path=path, line=line)
-                if name in out:
-                    raise InputError(f"duplicate name {name!r} (first on line {out[name][1]})",
-                                     path=path, line=line)
-                out[name] = (row.get(value_key) or "", line)
-    except UnicodeDecodeError as e:
-        raise InputError(f"not UTF-8 text ({e.reason} at byte {e.start})", path=path) from None
-    except csv.Error as e:
-        raise InputError(f"malformed CSV: {e}", path=path) from None
-    except OSError as e:
-        raise InputError(f"cannot read: {e.strerror or e}", path=path) from None
-    return out
+def _is_official_gt(path: Path) -> bool:
+    return path.suffix.lower() == ".npz" or path.name in {f.label_file for f in OFFICIAL.values()}
 
 
-def _paired(args: argparse.Namespace) -> tuple[list[str], dict, dict]:
-    gt_col, pred_col = COLUMNS[args.score]
-    gt = read_named_column(args.gt, gt_col)
-    pred = read_named_column(args.pred, pred_col)
-    only_gt = [n for n in gt if n not in pred]
-    only_pred = [n for n in pred if n not in gt]
-    if only_gt or only_pred:
-        parts = []
-        for names, where, other in ((only_gt, args.gt, args.pred), (only_pred, args.pred, args.gt)):
-            if names:
-                shown = ", ".join(names[:20]) + (f", ... ({len(names) - 20} more)" if len(names) > 20 else "")
-                parts.append(f"{len(names)} name(s) in {where} but not in {other}: {shown}")
-        raise InputError("the files do not hold the same names: " + "; ".join(parts))
-    if not gt:
-        raise InputError("no samples", path=args.gt)
-    return list(gt), gt, pred
+def _dataset(args: argparse.Namespace) -> str | None:
+    if args.dataset:
+        name = dataset_name(args.dataset)
+        if name is None:
+            raise InputError(f"unknown --dataset {args.dataset!r}; MER-UniBench has "
+                             f"{', '.join(MER_UNIBENCH_DATASETS)}")
+        return name
+    return dataset_from_path(args.gt) or dataset_from_path(args.pred)
 
 
-def _score_ew(args: argparse.Namespace) -> tuple[dict, list[str]]:
-    names, gt, pred = _paired(args)
-    result = ew_dataset_score([gt[n][0] for n in names], [pred[n][0] for n in names], args.level)
-    payload = {"fscore": result.fscore, "precision": result.precision, "recall": result.recall,
-               "n": result.n}
-    lines = [f"EW score, level {args.level}: {result.n} of {len(names)} samples counted",
-             f"{'wheel':<8}{'F-score':>10}{'precision':>11}{'recall':>10}{'n':>7}"]
-    for w, s in enumerate(result.per_wheel, start=1):
-        lines.append(f"{w:<8}{s.fscore:>10.4f}{s.precision:>11.4f}{s.recall:>10.4f}{s.n:>7}")
-    lines.append(f"{'mean':<8}{result.fscore:>10.4f}{result.precision:>11.4f}{result.recall:>10.4f}")
-    return payload, lines
-
-
-def _score_hit(args: argparse.Namespace) -> tuple[dict, list[str]]:
-    names, gt, pred = _paired(args)
-    result = hit_rate([gt[n][0] for n in names], [pred[n][0] for n in names])
-    payload = {"hit_rate": result.hit_rate, "n": result.n}
-    lines = [f"HIT rate: {result.n} of {len(names)} samples counted",
-             f"{'wheel':<8}{'hit rate':>10}{'n':>7}"]
-    for w, (rate, n) in enumerate(result.per_wheel, start=1):
-        lines.append(f"{w:<8}{rate:>10.4f}{n:>7}")
-    lines.append(f"{'mean':<8}{result.hit_rate:>10.4f}")
-    return payload, lines
-
-
-def _score_sentiment(args: argparse.Namespace) -> tuple[dict, list[str]]:
-    names, gt, pred = _paired(args)
-    valences, predictions = [], []
-    for name in names:
-        text, line = gt[name]
+def _csv_gt(args: argparse.Namespace) -> dict[str, object]:
+    rows = read_named_column(args.gt, COLUMNS[args.score][0])
+    if args.score != "sentiment":
+        return {n: v for n, (v, _) in rows.items()}
+    out: dict[str, object] = {}
+    for name, (text, line) in rows.items():
         try:
             valence = float(text)
         except ValueError:
             raise InputError(f"valence {text!r} is not a number", path=args.gt, line=line) from None
         if not math.isfinite(valence):
             raise InputError(f"valence {text!r} is not finite", path=args.gt, line=line)
-        value, pline = pred[name]
-        try:
-            polarity(value)
-        except ValueError as e:
-            raise InputError(str(e), path=args.pred, line=pline) from None
-        valences.append(valence)
-        predictions.append(value)
+        out[name] = valence
+    return out
+
+
+def score_files(args: argparse.Namespace) -> dict:
+    """The numbers of ``score ew|hit|sentiment`` (see the module docstring)."""
+    name = _dataset(args)
+    if _is_official_gt(args.gt):
+        if name is None:
+            raise InputError("cannot tell which data set this official label file belongs to "
+                             "(its folder is not an official one); pass --dataset", path=args.gt)
+        gt = read_gt(args.gt, name)
+    else:
+        gt = _csv_gt(args)
+    pred = read_predictions(args.pred, COLUMNS[args.score][1])
+    names = aligned(gt, pred, args.gt, args.pred)
     try:
-        result = sentiment_scores(valences, predictions)
+        numbers = score_task(TASK_OF[args.score], [gt[n] for n in names], [pred[n] for n in names],
+                             getattr(args, "level", 1))
     except ValueError as e:
         raise InputError(str(e), path=args.gt) from None
-    payload = {"weighted_f1": result.weighted_f1, "accuracy": result.accuracy, "n": result.n}
-    lines = [f"Sentiment: {result.n} of {len(names)} samples with non-zero valence",
-             f"{'weighted F1':<14}{result.weighted_f1:>8.4f}",
-             f"{'accuracy':<14}{result.accuracy:>8.4f}"]
-    return payload, lines
+    return {**numbers, "dataset": name, "n_samples": len(names),
+            "n_ignored": sum(1 for n in pred if n not in gt)}
 
 
-_SCORERS = {"ew": _score_ew, "hit": _score_hit, "sentiment": _score_sentiment}
+_PAYLOAD_KEYS = {"ew": ("fscore", "precision", "recall", "n"), "hit": ("hit_rate", "n"),
+                 "sentiment": ("weighted_f1", "accuracy", "n")}
 
 
-def run(args: argparse.Namespace) -> int:
-    payload, lines = _SCORERS[args.score](args)
+def _table(args: argparse.Namespace, r: dict) -> list[str]:
+    of = f"{r['n']} of {r['n_samples']}"
+    if args.score == "ew":
+        lines = [f"EW score, level {args.level}: {of} samples counted",
+                 f"{'wheel':<8}{'F-score':>10}{'precision':>11}{'recall':>10}{'n':>7}"]
+        lines += [f"{w:<8}{f:>10.4f}{p:>11.4f}{rc:>10.4f}{n:>7}"
+                  for w, (f, p, rc, n) in enumerate(r["per_wheel"], start=1)]
+        lines.append(f"{'mean':<8}{r['fscore']:>10.4f}{r['precision']:>11.4f}{r['recall']:>10.4f}")
+    elif args.score == "hit":
+        lines = [f"HIT rate: {of} samples counted", f"{'wheel':<8}{'hit rate':>10}{'n':>7}"]
+        lines += [f"{w:<8}{rate:>10.4f}{n:>7}" for w, (rate, n) in enumerate(r["per_wheel"], 1)]
+        lines.append(f"{'mean':<8}{r['hit_rate']:>10.4f}")
+    else:
+        lines = [f"Sentiment: {of} samples with non-zero valence",
+                 f"{'weighted F1':<14}{r['weighted_f1']:>8.4f}",
+                 f"{'accuracy':<14}{r['accuracy']:>8.4f}"]
+    if r["dataset"]:
+        lines.insert(0, f"data set: {r['dataset']}")
+    if r["n_ignored"]:
+        lines.append(f"{r['n_ignored']} prediction(s) without a ground truth ignored")
+    return lines
+
+
+def run_files(args: argparse.Namespace) -> int:
+    result = score_files(args)
+    payload = {k: result[k] for k in _PAYLOAD_KEYS[args.score]}
     if args.out is not None:
         write_json(args.out, payload)
-    print(json.dumps(payload) if args.json else "\n".join(lines))
+    print(json.dumps(payload) if args.json else "\n".join(_table(args, result)))
+    return 0
+
+
+def run_benchmark(args: argparse.Namespace) -> int:
+    results = score_results(args.data_root, args.results, args.model)
+    scores = {n: r.score for n, r in results.items()}
+    line = official_line(scores)
+    present = [s for s in scores.values() if s is not None]
+    payload = {"model": args.model, "line": line,
+               "mean": float(np.mean(present)) if present else None,
+               "complete": len(present) == len(MER_UNIBENCH_DATASETS),
+               "datasets": {n: r.as_dict() for n, r in results.items()}}
+    if args.out is not None:
+        write_json(args.out, payload)
+    if args.json:
+        print(json.dumps(payload))
+        return 0
+    header = f"{'data set':<13}{'metric':<13}{'score x100':>11}  best checkpoint"
+    rows = [header]
+    for n in MER_UNIBENCH_DATASETS:
+        r = results.get(n)
+        if r is None or r.best is None:
+            why = "no data set" if r is None else ("no result folder" if r.folder is None
+                                                   else "no extracted checkpoint")
+            rows.append(f"{n:<13}{'-':<13}{'-':>11}  ({why})")
+            continue
+        best = r.checkpoints[r.best]
+        rows.append(f"{n:<13}{best['metric']:<13}{100 * best['score']:>11.2f}  {r.best}")
+    rows.append(f"{'mean':<13}{'':<13}{100 * payload['mean']:>11.2f}" if present else "mean -")
+    print("\n".join(rows))
+    print(f"{args.model} {line}")
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``score`` with sub-subcommands ``ew``, ``hit`` and ``sentiment``."""
+    """Add ``score`` with ``ew``, ``hit``, ``sentiment`` and ``mer-unibench``."""
     parser = subparsers.add_parser(
-        "score", help="score predictions with the MER-UniBench metrics (EW, HIT, sentiment)",
+        "score", help="score predictions with the MER-UniBench metrics (official files or CSV)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="score", metavar="METRIC", required=True)
     helps = {
-        "ew": "emotion-wheel F-score of open-vocabulary label lists (GT name,openset; PRED name,openset)",
-        "hit": "HIT rate on one-label data sets (GT name,label; PRED name,openset)",
-        "sentiment": "weighted F1 and accuracy of polarity (GT name,valence; PRED name,sentiment)",
+        "ew": "emotion-wheel F-score of open-vocabulary label lists (OV-MERD+)",
+        "hit": "HIT rate on one-label data sets (MER2023, MER2024, MELD, IEMOCAPFour)",
+        "sentiment": "weighted F1 and accuracy of sentiment replies (CMU-MOSI/MOSEI, SIMS, SIMSv2)",
     }
     for name, text in helps.items():
         p = sub.add_parser(name, help=text, description=text)
-        p.add_argument("--gt", required=True, type=Path, help="ground-truth CSV")
-        p.add_argument("--pred", required=True, type=Path, help="prediction CSV")
+        p.add_argument("--gt", required=True, type=Path,
+                       help=f"official label file, or CSV name,{COLUMNS[name][0]}")
+        p.add_argument("--pred", required=True, type=Path,
+                       help=f"official extracted .npz, or CSV name,{COLUMNS[name][1]}")
+        p.add_argument("--dataset", default=None,
+                       help="data set of official files (default: from their folder names)")
         if name == "ew":
             p.add_argument("--level", type=int, choices=(1, 2), default=1,
                            help="wheel level (MER-UniBench reports level 1)")
         p.add_argument("--json", action="store_true", help="print one JSON object")
         p.add_argument("--out", type=Path, default=None, help="also write the JSON object here")
-        p.set_defaults(func=run)
+        p.set_defaults(func=run_files)
+    p = sub.add_parser("mer-unibench", help="score every data set of a model's official result "
+                       "files and print the official table line")
+    p.add_argument("--data-root", "--data_root", dest="data_root", required=True, type=Path,
+                   help="the official dataset/ folder")
+    p.add_argument("--results", required=True, type=Path,
+                   help="the folder holding results-<dataset>/<model>/ (AffectGPT's output/)")
+    p.add_argument("--model", required=True, help="the model folder name (or its prefix)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--out", type=Path, default=None, help="also write the JSON object here")
+    p.set_defaults(func=run_benchmark)

@@ -1,20 +1,22 @@
 """Data-set level metrics, computed from in-memory lists (the CLI in `eval.score_cli` reads files).
 
-MER-UniBench (reproduced exactly; a mean is ``sum(values) / count`` with the values in sample order,
-as the official scorer computes it without numpy):
+MER-UniBench (as AffectGPT's scorer computes them; a mean is ``sum(values) / count`` in sample
+order, which equals upstream's ``np.mean`` to float rounding, far below 1e-9):
 
 - `ew_dataset_score` - emotion-wheel F-score of open-vocabulary label lists.
 - `hit_rate` - HIT rate of open-vocabulary predictions on one-label (basic-emotion) data sets.
-- `sentiment_scores` - weighted F1 and accuracy of polarity predictions (CMU-MOSI/MOSEI, SIMS).
+- `sentiment_scores` - weighted F1 and accuracy (scikit-learn) of sentiment replies read by the
+  official rule (`official_polarity`) on CMU-MOSI/MOSEI, SIMS, SIMSv2.
 
-Facial benchmark: `emotion_accuracy`, `au_scores` (micro F1 and per-AU), `rouge_l`, `format_rate`.
-Generic: `weighted_f1`, `accuracy` (as scikit-learn computes them).
+Facial benchmark: `emotion_accuracy`, `au_scores` (micro F1 and per-AU), `rouge_l` (the
+``rouge-score`` package), `format_rate`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 
 from rewards.aus import canonical_au, find_aus, sort_aus
 from rewards.completion import is_well_formatted, parse_completion
@@ -63,9 +65,10 @@ def ew_dataset_score(gts: Sequence[LabelsLike], preds: Sequence[LabelsLike],
     For wheel w and each sample: G = mapped ground truth, P = mapped prediction (sets); the sample
     is skipped if G is empty; precision = |G∩P|/|P| and recall = |G∩P|/|G|, both 0 if P is empty.
     P_w, R_w = means over the counted samples (``sum(values) / count`` in sample order);
-    F_w = 2·(P_w·R_w)/(P_w + R_w) (0 when P_w + R_w = 0). Reported: the means of F_w, P_w, R_w over
-    the wheels with at least one counted sample (all five on any real data set); n = samples
-    counted on at least one wheel. All values in [0, 1]; (0, 0, 0, n=0) when nothing is counted.
+    F_w = 2·(P_w·R_w)/(P_w + R_w) (0 when P_w + R_w = 0, where upstream's division gives NaN).
+    Reported: the means of F_w, P_w, R_w over the wheels with at least one counted sample (all
+    five on any real data set; upstream's mean over an empty wheel is NaN); n = samples counted on
+    at least one wheel. All values in [0, 1]; (0, 0, 0, n=0) when nothing is counted.
     """
     _check_aligned(gts, preds, "ew")
     level = check_level(level)
@@ -127,45 +130,7 @@ def hit_rate(gts: Sequence[LabelsLike], preds: Sequence[LabelsLike], level: int 
 
 
 # --------------------------------------------------------------------------------------------------
-# Classification (scikit-learn semantics)
-
-
-def accuracy(y_true: Sequence[Hashable], y_pred: Sequence[Hashable]) -> float:
-    """Fraction of exact matches, ``sklearn.metrics.accuracy_score``: correct / n. Range [0, 1]."""
-    _check_aligned(y_true, y_pred, "accuracy")
-    if not y_true:
-        raise ValueError("accuracy of an empty set")
-    return sum(1 for t, p in zip(y_true, y_pred) if t == p) / len(y_true)
-
-
-def weighted_f1(y_true: Sequence[Hashable], y_pred: Sequence[Hashable]) -> float:
-    """``sklearn.metrics.f1_score(y_true, y_pred, average="weighted")``.
-
-    Classes = the sorted union of the labels in y_true and y_pred. Per class c:
-    F1_c = 2·tp_c / (support_c + predicted_c) (0 when the denominator is 0), where support_c is
-    the count of c in y_true; result = Σ_c F1_c · support_c / Σ_c support_c, summed in sorted class
-    order as numpy does. Range [0, 1].
-    """
-    _check_aligned(y_true, y_pred, "weighted_f1")
-    if not y_true:
-        raise ValueError("F1 of an empty set")
-    classes = sorted(set(y_true) | set(y_pred))
-    tp = dict.fromkeys(classes, 0)
-    support = dict.fromkeys(classes, 0)
-    predicted = dict.fromkeys(classes, 0)
-    for t, p in zip(y_true, y_pred):
-        support[t] += 1
-        predicted[p] += 1
-        if t == p:
-            tp[t] += 1
-    weighted = 0.0
-    total = 0.0
-    for c in classes:
-        denom = float(support[c]) + float(predicted[c])
-        f1 = 2.0 * tp[c] / denom if denom else 0.0
-        weighted += f1 * support[c]
-        total += support[c]
-    return weighted / total if total else 0.0
+# Sentiment (the official rule; metrics from scikit-learn, as upstream computes them)
 
 
 @dataclass(frozen=True)
@@ -175,42 +140,40 @@ class SentimentScore:
     n: int
 
 
-SENTIMENT_POLARITY = {"positive": 1, "neutral": 0, "negative": -1}
+def official_polarity(reply: object) -> int:
+    """The official reading of a sentiment reply: exactly ``positive`` -> 1, exactly ``negative``
+    -> -1, anything else 0 (``neutral``, ``Positive``, ``mixed``, ``''``, ``positive.``, a number).
+    Lenient parsing of free-form replies belongs to the extraction step, not here."""
+    if reply == "positive":
+        return 1
+    if reply == "negative":
+        return -1
+    return 0
 
 
-def polarity(value: object) -> float:
-    """positive -> 1, neutral -> 0, negative -> -1 (any case); a number is its own polarity.
-    ValueError for anything else."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    text = str(value).strip().lower()
-    if text in SENTIMENT_POLARITY:
-        return SENTIMENT_POLARITY[text]
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(f"sentiment must be positive, negative, neutral or a number, "
-                         f"got {value!r}") from None
+def sentiment_scores(valences: Sequence[float], replies: Sequence[object]) -> SentimentScore:
+    """Binary sentiment metrics of MER-UniBench (CMU-MOSI/MOSEI, SIMS, SIMSv2), as upstream.
 
-
-def sentiment_scores(valences: Sequence[float], predictions: Sequence[object]) -> SentimentScore:
-    """Binary sentiment metrics of MER-UniBench (CMU-MOSI/MOSEI, SIMS, SIMSv2).
-
-    Samples with valence 0 are dropped; y = valence > 0, ŷ = polarity(prediction) > 0 (so neutral
-    counts as negative); weighted F1 and accuracy as scikit-learn computes them (`weighted_f1`,
-    `accuracy`). n = samples kept. ValueError when no sample is left.
+    pred = `official_polarity(reply)`; samples with valence 0 are dropped; with y = valence > 0 and
+    ŷ = pred > 0 (so neutral and unknown replies count as not positive):
+    weighted F1 = ``sklearn.metrics.f1_score(y, ŷ, average="weighted")`` (per-class F1 weighted by
+    the class's support in y) and accuracy = ``sklearn.metrics.accuracy_score(y, ŷ)``. Range
+    [0, 1]; n = samples kept. ValueError when no sample is left (the official code fails there).
     """
-    _check_aligned(valences, predictions, "sentiment")
+    from sklearn.metrics import accuracy_score, f1_score
+
+    _check_aligned(valences, replies, "sentiment")
     y_true, y_pred = [], []
-    for valence, pred in zip(valences, predictions):
+    for valence, reply in zip(valences, replies):
         v = float(valence)
         if v == 0:
             continue
         y_true.append(v > 0)
-        y_pred.append(polarity(pred) > 0)
+        y_pred.append(official_polarity(reply) > 0)
     if not y_true:
         raise ValueError("no sample with a non-zero valence")
-    return SentimentScore(weighted_f1(y_true, y_pred), accuracy(y_true, y_pred), len(y_true))
+    return SentimentScore(float(f1_score(y_true, y_pred, average="weighted")),
+                          float(accuracy_score(y_true, y_pred)), len(y_true))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -300,44 +263,28 @@ def au_scores(gold: Sequence[object], predicted: Sequence[object]) -> AUScores:
     return AUScores(total.f1, total.precision, total.recall, macro, per_au)
 
 
-def lcs_length(a: Sequence[Hashable], b: Sequence[Hashable]) -> int:
-    """Length of the longest common subsequence (bit-parallel, O(len(a)·len(b)/word))."""
-    if not a or not b:
-        return 0
-    masks: dict[Hashable, int] = {}
-    for i, token in enumerate(a):
-        masks[token] = masks.get(token, 0) | (1 << i)
-    full = (1 << len(a)) - 1
-    v = full
-    for token in b:
-        u = v & masks.get(token, 0)
-        v = ((v + u) | (v - u)) & full
-    return len(a) - v.bit_count()
+@cache
+def _rouge_scorer():
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
 
 
-def rouge_l(reference: str, candidate: str, beta: float = 1.0) -> float:
-    """ROUGE-L F-measure of one candidate against one reference.
-
-    Tokens: ``text.lower().split()`` (whitespace). With L = LCS(reference, candidate) length,
-    P = L/|candidate|, R = L/|reference|: F = (1 + β²)·P·R / (R + β²·P); 0 when L = 0.
-    β = 1 gives the harmonic mean (the ``rouge-score`` package's ``rougeL`` F-measure without
-    stemming). Range [0, 1].
-    """
-    ref, cand = reference.lower().split(), candidate.lower().split()
-    common = lcs_length(ref, cand)
-    if not common:
-        return 0.0
-    p, r = common / len(cand), common / len(ref)
-    b2 = beta * beta
-    return (1 + b2) * p * r / (r + b2 * p)
+def rouge_l(reference: str, candidate: str) -> float:
+    """ROUGE-L F-measure of one candidate against one reference, from the ``rouge-score`` package
+    (``RougeScorer(["rougeL"]).score(reference, candidate)["rougeL"].fmeasure``: its tokenizer
+    lower-cases and keeps runs of [a-z0-9]; with L = LCS length, P = L/|candidate|,
+    R = L/|reference|, F = 2PR/(P+R), 0 when L = 0). Range [0, 1]. Text without any [a-z0-9]
+    token (e.g. Chinese) scores 0."""
+    return float(_rouge_scorer().score(reference or "", candidate or "")["rougeL"].fmeasure)
 
 
-def mean_rouge_l(references: Sequence[str], candidates: Sequence[str], beta: float = 1.0) -> float:
+def mean_rouge_l(references: Sequence[str], candidates: Sequence[str]) -> float:
     """Mean of `rouge_l` over aligned pairs (plain sum / n); ValueError when empty."""
     _check_aligned(references, candidates, "rouge_l")
     if not references:
         raise ValueError("ROUGE-L of an empty set")
-    value, _ = _mean(rouge_l(r, c, beta) for r, c in zip(references, candidates))
+    value, _ = _mean(rouge_l(r, c) for r, c in zip(references, candidates))
     return value
 
 

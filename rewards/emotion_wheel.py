@@ -9,7 +9,8 @@ ground truth and P_w the mapped prediction (both sets)::
     F_w = 2 · (precision_w · recall_w) / (precision_w + recall_w)            (0 when both are 0)
 
 The per-sample score averages (F_w, precision_w, recall_w) over the wheels where G_w is non-empty
-(``sum(values) / count`` in wheel order); it is ``None`` when G_w is empty under every wheel.
+(``sum(values) / count`` in wheel order); it is ``None`` when G_w is empty under every wheel,
+except that an empty prediction list scores (0, 0, 0) against any non-empty ground-truth list.
 Every value lies in [0, 1].
 
 Speed: every surface form is compiled once into an integer bit mask of its mapped words under all
@@ -172,15 +173,30 @@ def label_masks(level: int = 1) -> dict[str, int]:
 
 
 def ew_score(gt: LabelsLike, pred: LabelsLike, level: int = 1) -> EWScore | None:
-    """Per-sample EW score of `pred` against `gt` (label lists or list strings); None when the
-    ground truth maps to nothing under every wheel. Formula in the module docstring; range [0, 1].
+    """Per-sample EW score of `pred` against `gt` (label lists or list strings); range [0, 1].
+
+    As the official per-sample routine: an empty prediction list (no non-blank label) scores
+    (0, 0, 0) whenever the ground-truth list is not empty, even if the ground truth maps to nothing
+    (``['neutral']`` vs ``[]``); otherwise the formula of the module docstring, and None when the
+    ground truth is empty or maps to nothing under every wheel (the official routine raises there).
 
     >>> ew_score("['happy']", "['joyful', 'sad']").fscore > 0
     True
     """
     if type(level) is not int or (level != 1 and level != 2):
         level = check_level(level)
-    return score_masks(label_mask(gt, level), label_mask(pred, level, memo=False), level)
+    result = score_masks(label_mask(gt, level), label_mask(pred, level, memo=False), level)
+    if result is None and _has_label(gt) and not _has_label(pred):
+        return _ZERO  # the official routine scores an empty prediction 0 before mapping anything
+    return result
+
+
+_ZERO = EWScore(0.0, 0.0, 0.0)
+
+
+def _has_label(labels: LabelsLike) -> bool:
+    """Whether a label list holds a non-blank label (the official emptiness test)."""
+    return any(str(label).strip() for label in parse_label_list(labels))
 
 
 def wheel_overlaps(gt: LabelsLike, pred: LabelsLike,

@@ -241,7 +241,7 @@ def test_mer_unibench_root(mer_root: Path) -> None:
     assert s1["labels"] == ["happiness"] and s1["source"] == "mer2023"
     assert s1["media"] == [{"type": "video", "path": "MER2023/video/s1.mp4"}]
     assert json.loads(s1["meta"]) == {"dataset": "MER2023", "name": "s1", "task": "hit",
-                                      "subtitle": "Hello there"}
+                                      "layout": "csv", "gt": "happy", "subtitle": "Hello there"}
     assert by_id["MER2023/s2"]["media"][0]["path"] == "MER2023/video/s2.avi"
     assert by_id["OV-MERD+/o1"]["openset"] == ["happy", "relaxed"]
     assert by_id["OV-MERD+/o2"]["openset"] == ["worried", "sad"]  # lower-cased, not aliased
@@ -255,10 +255,12 @@ def test_mer_unibench_single_dataset_folder_and_table(mer_root: Path) -> None:
     assert [s["media"][0]["path"] for s in result.samples] == ["video/m1.mp4", "video/m2.mp4"]
     assert len(MER_UNIBENCH_DATASETS) == 9
     assert {d.task for d in MER_UNIBENCH_DATASETS.values()} == {"openset", "hit", "sentiment"}
-    task, column, _ = MER_UNIBENCH_DATASETS["OV-MERD+"]
-    assert (task, column) == ("openset", "openset")
+    ov = MER_UNIBENCH_DATASETS["OV-MERD+"]
+    assert (ov.task, ov.label_column) == ("openset", "openset")
+    assert list(MER_UNIBENCH_DATASETS)[0] == "MER2023" and list(MER_UNIBENCH_DATASETS)[-1] == "OV-MERD+"
     assert MER_UNIBENCH_DATASETS["SIMSv2"].label_column == "valence"
     for folder, name in [("ovmerdplus", "OV-MERD+"), ("CMUMOSEI", "CMU-MOSEI"),
+                         ("iemocap-process", "IEMOCAPFour"), ("mer2023-dataset-process", "MER2023"),
                          ("iemocapfour", "IEMOCAPFour"), ("simsv2", "SIMSv2"), ("sims", "SIMS")]:
         assert dataset_name(folder) == name
 
@@ -279,11 +281,14 @@ def test_emer(emer_dir: Path) -> None:
     result = read(emer_dir / "gt-eng.csv", "emer")
     assert_canonical(result, emer_dir)
     e1, e2, e3 = result.samples
-    assert e1["openset"] == ["worried", "nervous"] and e1["answer"] == "worried, nervous"
-    assert e1["reasoning"].startswith("Furrowed brows")
+    # emotions are EMER's discrete MER2023 labels: `labels`, not open-set words
+    assert e1["labels"] == ["worry", "nervous"] and e1["answer"] == "worried, nervous"
+    assert e1["openset"] == []
+    assert e1["reasoning"].startswith("Furrowed brows")  # the v2 description where there is one
     assert json.loads(e1["meta"])["reason_zh"] == "担心"
-    assert e2["openset"] == ["happy", "excited"] and e2["reasoning"] == "smiling, line\nbreak"
-    assert e3["id"] == "e3" and e3["openset"] == [] and e3["reasoning"] == "A calm face."
+    assert e2["labels"] == ["happiness", "excited"] and e2["reasoning"] == "smiling, line\nbreak"
+    assert e3["id"] == "e3" and e3["labels"] == [] and e3["reasoning"] == "A calm face."
+    assert json.loads(e3["meta"])["dataset"] == "EMER-v2"
     assert [loc[1] for loc in result.locations] == [2, 3, 3]  # e2's row spans lines 3-4
 
 

@@ -270,6 +270,9 @@ class Reference:
         return {m for m in (self.map_one(x, w, level) for x in self.labels(value)) if m is not None}
 
     def sample(self, gt, pred, level):
+        # the official per-sample routine scores an empty prediction 0 before any mapping
+        if any(self.labels(gt)) and not any(self.labels(pred)):
+            return 0.0, 0.0, 0.0
         fs, ps, rs = [], [], []
         for w in range(1, 6):
             g, p = self.mapped(gt, w, level), self.mapped(pred, w, level)

@@ -1,6 +1,9 @@
-"""EMER end to end on a fixture folder in the official layout (gt-eng.csv, final-EMER-reason.csv,
-tiny images as media, one name without media), with a real tiny model as the described model and as
-the judge; the judge-free metrics on hand-written descriptions; re-scoring from kept replies."""
+"""EMER as released, end to end: fixture folders in the two official layouts (dataset-v1 with
+gt-eng.csv + gt-chi.csv, dataset-v2 with final-EMER-reason.csv; written here with tiny videos;
+clips in video-process/, video/ or a separate media root; one name without a clip), a real tiny
+model as the described model and as the judge under the official protocol (Chinese and English
+references) and the project variant, judge-free metrics on known descriptions, re-scoring from
+kept replies, and the official reply parsing."""
 
 from __future__ import annotations
 
@@ -10,95 +13,165 @@ import shutil
 from pathlib import Path
 
 import pytest
+from official_mer_tree import write_video
 from PIL import Image
 
+from affectllm.cli import main
+from affectllm.data.readers import read
 from affectllm.errors import InputError
 from affectllm.generation import Sampling
 from eval.emer import EmerConfig, description_text, run
+from eval.emer_official import PROMPTS_ZH, parse_official_score
 from eval.judge import PROMPTS
 
-REFERENCES = {
+ENGLISH = {
     "e1": "She smiles and sounds happy and relaxed after passing the exam.",
     "e2": "He frowns and his voice trembles; he is worried and sad about his friend.",
-    "e3": "The person looks around calmly.",  # no media: skipped
+    "e3": "The person looks around calmly.",  # no clip: skipped
 }
+CHINESE = {"e1": "她微笑着，听起来很高兴。", "e2": "他皱着眉，声音颤抖，很担忧。", "e3": "他很平静。"}
 
 
-def write_emer(root: Path) -> Path:
-    (root / "video").mkdir(parents=True)
-    rows = [("e1", "['happy', 'relaxed']", "I passed!", "smiles"),
-            ("e2", "['worried', 'sad']", "Where is he?", "frowns"),
-            ("e3", "['neutral']", "Hm.", "looks around")]
-    with open(root / "gt-eng.csv", "w", newline="", encoding="utf-8") as f:
+def _csv(path: Path, header: list[str], rows) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["names", "emotions", "subtitles", "reasons"])
+        w.writerow(header)
         w.writerows(rows)
-    with open(root / "final-EMER-reason.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["name", "chinese", "english"])
-        w.writerows([n, "描述", text] for n, text in REFERENCES.items())
-    for i, name in enumerate(["e1", "e2"]):
-        Image.new("RGB", (32, 32), (200, 60 * i, 40)).save(root / "video" / f"{name}.png")
-    return root
+
+
+def write_emer(base: Path, clip: Path) -> tuple[Path, Path, Path]:
+    """(dataset-v1, dataset-v2, a separate media root) in the official layout."""
+    v1, v2, media = base / "EMER" / "dataset-v1", base / "EMER" / "dataset-v2", base / "mer2023"
+    _csv(v1 / "gt-eng.csv", ["names", "emotions", "subtitles", "reasons"],
+         [("e1", "happy", "I passed!", ENGLISH["e1"]), ("e2", "worried", "Where is he?",
+                                                        ENGLISH["e2"]),
+          ("e3", "neutral", "Hm.", ENGLISH["e3"])])
+    _csv(v1 / "gt-chi.csv", ["names", "emotions", "subtitles", "reasons"],
+         [("e1", "高兴", "我通过了！", CHINESE["e1"]), ("e2", "担忧", "他在哪？", CHINESE["e2"]),
+          ("e3", "中性", "嗯。", CHINESE["e3"])])
+    _csv(v2 / "final-EMER-reason.csv", ["name", "chinese", "english"],
+         [(n, CHINESE[n], ENGLISH[n]) for n in ENGLISH])
+    (v1 / "video-process").mkdir()
+    for name in ("e1", "e2"):
+        shutil.copyfile(clip, v1 / "video-process" / f"{name}.avi")
+        (media / "video").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(clip, media / "video" / f"{name}.mp4")
+    return v1, v2, media
 
 
 @pytest.fixture(scope="module")
-def emer_root(tmp_path_factory):
-    return write_emer(tmp_path_factory.mktemp("emer"))
+def emer(tmp_path_factory):
+    base = tmp_path_factory.mktemp("emer")
+    write_video(base / "clip.avi")
+    return write_emer(base, base / "clip.avi")
 
 
 def _config(model: str, root: Path, out: Path, **kw) -> EmerConfig:
     return EmerConfig(model=model, data_root=root, out=out, backend="hf",
-                      backend_options={"batch_size": 8}, sampling=Sampling(max_new_tokens=16),
-                      judge_sampling=Sampling(max_new_tokens=16), **kw)
+                      backend_options={"batch_size": 8}, sampling=Sampling(max_new_tokens=12),
+                      judge_sampling=Sampling(max_new_tokens=12), **kw)
 
 
-def test_emer_with_the_tiny_model_as_judge(tiny_model, emer_root, tmp_path):
+# ---------------------------------------------------------------------------------------- reader
+
+def test_v1_and_v2_read_unchanged(emer, tmp_path, capsys):
+    v1, v2, media = emer
+    result = read(v1, "emer", on_error="skip")
+    e1, e2 = result.samples
+    assert e1["labels"] == ["happiness"] and e1["openset"] == [] and e1["answer"] == "happy"
+    assert e1["reasoning"] == ENGLISH["e1"]
+    meta = json.loads(e1["meta"])
+    assert meta["reason_zh"] == CHINESE["e1"] and meta["emotion_zh"] == "高兴"
+    assert meta["dataset"] == "EMER-v1" and meta["subtitle"] == "I passed!"
+    assert e1["media"] == [{"type": "video", "path": "video-process/e1.avi"}]
+    [problem] = result.problems
+    assert "no media file for 'e3'" in problem.reason and problem.line == 4
+    # v2 with its clips kept elsewhere (--media-root / --root)
+    result = read(v2, "emer", root=media, on_error="skip")
+    assert [s["id"] for s in result.samples] == ["e1", "e2"]
+    assert result.samples[0]["media"] == [{"type": "video", "path": "video/e1.mp4"}]
+    assert json.loads(result.samples[1]["meta"])["reason_zh"] == CHINESE["e2"]
+    assert result.samples[1]["labels"] == [] and result.samples[1]["reasoning"] == ENGLISH["e2"]
+    # convert through the CLI, media root given
+    code = main(["data", "convert", str(v2), "--format", "emer", "--media-root", str(media),
+                 "--out", str(tmp_path / "conv"), "--skip-invalid"])
+    assert code == 0
+    config = json.loads((tmp_path / "conv" / "convert_config.json").read_text())
+    assert config["data_root"] == str(media.resolve())
+    with pytest.raises(InputError, match="dataset-v1 or EMER/dataset-v2"):
+        read(v1.parent, "emer")
+
+
+# ------------------------------------------------------------------------------------ end to end
+
+def test_official_protocol_with_the_tiny_model_as_judge(tiny_model, emer, tmp_path):
+    v1, _, _ = emer
     model = str(tiny_model("qwen2_5_vl"))
-    report = run(_config(model, emer_root, tmp_path / "out", judge=model))
+    report = run(_config(model, v1, tmp_path / "out", judge=model))
+    assert report["protocol"] == "official" and report["language"] == "zh"
+    assert "official EMER judge protocol" in report["protocol_note"]
     metrics = report["metrics"]
     assert set(metrics) == {"clue_overlap", "label_overlap", "ew_fscore", "rouge_l"}
-    for name in PROMPTS:
+    for name in ("clue_overlap", "label_overlap"):
         judged = report["judge_scores"][name]
         assert judged["n_valid"] + judged["n_invalid"] == 2  # tiny-model garbage never crashes
-        assert metrics[name] is None or 1 <= metrics[name] <= 10
-    assert 0 <= metrics["ew_fscore"] <= 1 and 0 <= metrics["rouge_l"] <= 1
-    assert report["models_loaded"] == [model], "the judge reuses the described model's backend"
-    assert set(report["throughput"]) == {"generation", "judge"}
+    assert report["stages"]["judge_summary"]["generated"] == 4  # reference + description, x2
     assert report["stages"]["judge"]["generated"] == 4
     assert [s["kind"] for s in report["skipped"]] == ["missing_media"]
     out = tmp_path / "out"
-    for file in ("config.json", "report.json", "report.md", "descriptions.jsonl", "scored.jsonl",
-                 "judge_clue_overlap.jsonl", "judge_label_overlap.jsonl", "plots/scores.png"):
-        assert (out / file).is_file(), file
-    with Image.open(out / "plots" / "scores.png") as im:
-        assert im.format == "PNG" and im.size[0] > 0
+    prompts = [json.loads(line) for line in (out / "judge_clue_overlap.jsonl").read_text()
+               .splitlines()]
+    assert len(prompts) == 2
     config = json.loads((out / "config.json").read_text())
-    assert config["judge"] == model and config["judge_sampling"]["temperature"] == 0.0
-    assert config["judge_prompts"]["clue_overlap"] == PROMPTS["clue_overlap"]
-
+    assert config["judge_prompts"] == PROMPTS_ZH and config["protocol"] == "official"
+    assert "instead of GPT-3.5" in (out / "report.md").read_text()
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
-    again = run(_config(model, emer_root, copy, judge=model, rescore=True))
-    assert again["metrics"] == metrics and again["judge_scores"] == report["judge_scores"]
-    assert again["models_loaded"] == []
+    again = run(_config(model, v1, copy, judge=model, rescore=True))
+    assert again["metrics"] == metrics and again["models_loaded"] == []
 
 
-def test_judge_free_metrics_on_known_descriptions(emer_root, tmp_path):
+def test_project_variant_and_english_references(tiny_model, emer, tmp_path, capsys):
+    _, v2, media = emer
+    model = str(tiny_model("qwen2_5_vl"))
+    code = main(["eval", "emer", "--model", model, "--data-root", str(v2), "--media-root",
+                 str(media), "--judge", model, "--protocol", "project", "--language", "en",
+                 "--out", str(tmp_path / "p"), "--backend", "hf", "--max-new-tokens", "8",
+                 "--judge-max-new-tokens", "8"])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads((tmp_path / "p" / "report.json").read_text())
+    assert report["protocol"] == "project" and "not the official protocol" in \
+        report["protocol_note"]
+    assert report["config"]["judge_prompts"] == PROMPTS
+    assert report["stages"]["judge"]["generated"] == 4 and "judge_summary" not in report["stages"]
+
+
+def test_judge_free_metrics_on_known_descriptions(emer, tmp_path):
     """Descriptions written by hand (as another toolkit would), scored with --rescore and no judge:
     a copy of the reference scores ROUGE-L 1 and EW 1; an unrelated one scores 0."""
+    v1, _, _ = emer
     out = tmp_path / "known"
     out.mkdir()
-    rows = [{"id": "e1", "key": "x", "text": f"<think>{REFERENCES['e1']}</think>", "error": None},
+    rows = [{"id": "e1", "key": "x", "text": f"<think>{ENGLISH['e1']}</think>", "error": None},
             {"id": "e2", "key": "x", "text": "The weather report mentions rain.", "error": None}]
     (out / "descriptions.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    report = run(_config("/not/a/model", emer_root, out, judge="none", rescore=True))
+    report = run(_config("/not/a/model", v1, out, judge="none", rescore=True))
     scored = [json.loads(line) for line in (out / "scored.jsonl").read_text().splitlines()]
-    assert scored[0]["rouge_l"] == pytest.approx(1.0) and scored[0]["ew_fscore"] == 1.0
+    assert scored[0]["rouge_l"] == 1.0 and scored[0]["ew_fscore"] == 1.0
     assert scored[1]["ew_fscore"] == 0.0 and scored[1]["predicted_words"] == []
     assert report["metrics"]["rouge_l"] == pytest.approx((1.0 + scored[1]["rouge_l"]) / 2)
     assert report["metrics"]["clue_overlap"] is None and report["judge_scores"] == {}
     assert "(no judge)" in (out / "report.md").read_text()
+
+
+def test_official_reply_parsing():
+    assert parse_official_score("'预测分数'：7；'原因'：情感一致") == 7.0
+    assert parse_official_score("8.5/10 because ...") == 8.5
+    assert parse_official_score("Score: 10") == 10.0
+    assert parse_official_score("<think>1 2 3</think>预测分数：6") == 6.0
+    assert parse_official_score("没有分数") is None and parse_official_score(None) is None
+    assert parse_official_score("1..2") is None  # the official float() would fail on it too
 
 
 def test_description_text():
@@ -108,5 +181,8 @@ def test_description_text():
 
 
 def test_not_an_emer_folder(tmp_path):
+    Image.new("RGB", (4, 4)).save(tmp_path / "x.png")
     with pytest.raises(InputError, match="gt-eng.csv"):
         run(_config("org/model", tmp_path, tmp_path / "out", judge="none"))
+    with pytest.raises(InputError, match="--protocol"):
+        run(_config("org/model", tmp_path, tmp_path / "out", judge="none", protocol="gpt"))

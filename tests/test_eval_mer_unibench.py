@@ -134,8 +134,9 @@ def test_all_nine_with_the_answer_extractor(answer_run):
 def test_report_files_and_plots(answer_run):
     cfg, report = answer_run
     md = (cfg.out / "report.md").read_text()
-    assert "| Model | OV-MERD+ | MER2023 | MER2024 | MELD | IEMOCAPFour | CMU-MOSI | CMU-MOSEI " \
-           "| SIMS | SIMSv2 | Mean |" in md
+    assert "| Model | MER2023 | MER2024 | MELD | IEMOCAPFour | CMU-MOSI | CMU-MOSEI " \
+           "| SIMS | SIMSv2 | OV-MERD+ | Mean |" in md
+    assert report["official_line"] in md and report["official_line"].count("&") == 10
     plots = report["files"]["plots"]
     assert Path(plots[0]).name == "scores.png"
     assert {Path(p).name for p in plots} >= {"confusion-MER2023.png", "confusion-CMU-MOSI.png"}

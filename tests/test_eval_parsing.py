@@ -153,7 +153,9 @@ def test_reference_rows(tmp_path):
     table = mer_unibench_table("mine", {"MER2023": 12.345}, 12.345, rows)
     header = table.splitlines()[0]
     assert header == "| Model | " + " | ".join(MER_COLUMNS) + " | Mean |"
-    assert "| **mine** (this run) | - | 12.35 |" in table and "| Partial | 55.50 |" in table
+    # the official table order: MER2023 first, OV-MERD+ last
+    assert "| **mine** (this run) | 12.35 | - |" in table
+    assert "| Partial | - | - | - | - | 70.00 | - | - | - | 55.50 | 60.00 |" in table
 
 
 @pytest.mark.parametrize("body,match", [
@@ -168,11 +170,17 @@ def test_bad_reference_is_input_error(tmp_path, body, match):
         load_reference(path)
 
 
-def test_shipped_reference_template_holds_only_placeholders():
+def test_shipped_reference_rows_are_the_published_numbers():
     from pathlib import Path
 
     import eval as eval_package
 
-    template = Path(eval_package.__path__[0]) / "published.yaml"
-    rows, placeholders = load_reference(template)
-    assert rows == [] and placeholders >= 1
+    shipped = Path(eval_package.__path__[0]) / "published.yaml"
+    rows, placeholders = load_reference(shipped)
+    assert placeholders == 0 and all(r.source for r in rows)
+    affectgpt = rows[0]
+    assert affectgpt.name == "AffectGPT (A+V+T)" and affectgpt.mean == 74.77
+    assert [affectgpt.scores[n] for n in MER_COLUMNS] == [78.54, 78.80, 55.65, 60.54, 81.30, 80.90,
+                                                          88.49, 86.18, 62.52]
+    for row in rows:  # every printed mean agrees with its nine scores
+        assert abs(sum(row.scores[n] for n in MER_COLUMNS) / 9 - row.mean) < 0.006, row.name

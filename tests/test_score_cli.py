@@ -152,13 +152,18 @@ def test_bad_sentiment_values_exit_2_with_line(tmp_path, capsys):
     pred = write_csv(tmp_path / "pred.csv", ["name", "sentiment"], [["a", "positive"], ["b", "x"]])
     code, _, err = run_cli(["score", "sentiment", "--gt", str(gt), "--pred", str(pred)], capsys)
     assert code == 2 and "gt.csv:3: valence 'high' is not a number" in err
-    gt = write_csv(tmp_path / "gt.csv", ["name", "valence"], [["a", "1"], ["b", "-1"]])
-    code, _, err = run_cli(["score", "sentiment", "--gt", str(gt), "--pred", str(pred)], capsys)
-    assert code == 2 and "pred.csv:3: sentiment must be positive, negative, neutral" in err
     zero = write_csv(tmp_path / "zero.csv", ["name", "valence"], [["a", "0"], ["b", "0"]])
-    pred = write_csv(tmp_path / "pred.csv", ["name", "sentiment"], [["a", "positive"], ["b", "1"]])
     code, _, err = run_cli(["score", "sentiment", "--gt", str(zero), "--pred", str(pred)], capsys)
     assert code == 2 and "no sample with a non-zero valence" in err
+
+
+def test_unusual_sentiment_replies_are_never_an_error(tmp_path, capsys):
+    gt = write_csv(tmp_path / "gt.csv", ["name", "valence"], [["a", "1"], ["b", "-1"], ["c", "2"]])
+    pred = write_csv(tmp_path / "pred.csv", ["name", "sentiment"],
+                     [["a", "Positive"], ["b", "x"], ["c", "positive."]])
+    code, out, _ = run_cli(["score", "sentiment", "--gt", str(gt), "--pred", str(pred), "--json"],
+                           capsys)
+    assert code == 0 and json.loads(out)["accuracy"] == 1 / 3  # all three read as 0
 
 
 def test_usage_errors_exit_2(capsys):

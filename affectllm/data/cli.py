@@ -52,9 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("src", metavar="SRC", help="the corpus file or folder")
     p.add_argument("--format", "-f", required=True, choices=READERS, help=f"one of: {formats}")
     p.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--root", metavar="ROOT",
-                   help="folder media paths are relative to (default: depends on the format; "
-                        "usually the folder of SRC)")
+    p.add_argument("--root", "--media-root", dest="root", metavar="ROOT",
+                   help="folder media paths are relative to, e.g. where EMER's clips are kept "
+                        "(default: depends on the format; usually the folder of SRC)")
     p.add_argument("--hf", action="store_true",
                    help="also write an HF dataset with `save_to_disk` to DIR/hf")
     p.add_argument("--skip-invalid", action="store_true",
@@ -73,7 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--labels", metavar="A,B,C",
                    help="the allowed labels (default: FACIAL_LABELS for fea20k and toyfaces, "
                         "no check otherwise)")
-    p.add_argument("--root", metavar="ROOT", help="folder media paths are relative to")
+    p.add_argument("--root", "--media-root", dest="root", metavar="ROOT",
+                   help="folder media paths are relative to")
     p.add_argument("--max-errors", type=int, metavar="N", help="stop after N problems")
     p.set_defaults(func=cmd_validate)
 

@@ -5,8 +5,8 @@ format             reads
 =================  ===========================================================================
 ``fea20k``         Facial-R1 FEA-20K JSONL (image, AUs, labels, ``<think>``/``<answer>``)
 ``emocfg``         Emo-CFG in ms-swift ``messages`` + ``videos``/``images`` (JSON or JSONL)
-``mer_unibench``   the nine MER-UniBench data sets: ``label.csv`` + media folder per data set
-``emer``           EMER ``gt-eng.csv`` + ``final-EMER-reason.csv`` + media folder
+``mer_unibench``   the nine MER-UniBench data sets as released (official ``dataset/`` tree)
+``emer``           EMER dataset-v1 (``gt-eng.csv``/``gt-chi.csv``) or dataset-v2 (reasons CSV)
 ``r1omni``         R1-Omni / HumanOmni JSON list of ``video`` + ``conversations``
 ``jsonl``          affectllm's canonical JSONL (file or folder of files)
 ``toyfaces``       the procedural faces (canonical JSONL; FACIAL_LABELS label set)
@@ -50,8 +50,8 @@ READERS: dict[str, Reader] = {
     "fea20k": Reader("fea20k", fea20k.records, description="Facial-R1 FEA-20K JSONL"),
     "emocfg": Reader("emocfg", emocfg.records, description="Emo-CFG, ms-swift messages"),
     "mer_unibench": Reader("mer_unibench", mer_unibench.records,
-                           description="MER-UniBench label.csv + media folders"),
-    "emer": Reader("emer", emer.records, emer.folder, "EMER gt-eng.csv + reasons"),
+                           description="MER-UniBench official dataset/ tree (or label.csv)"),
+    "emer": Reader("emer", emer.records, emer.folder, "EMER dataset-v1 / dataset-v2"),
     "r1omni": Reader("r1omni", r1omni.records, description="R1-Omni video conversations"),
     "jsonl": Reader("jsonl", jsonl.records, jsonl.default_root, "affectllm canonical JSONL"),
     "toyfaces": Reader("toyfaces", jsonl.records, jsonl.default_root,

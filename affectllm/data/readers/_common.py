@@ -304,9 +304,11 @@ class MediaFolder:
     SUBFOLDERS = ("video", "videos", "image", "images", "audio", "audios", "media")
     PRIORITY = VIDEO_EXTENSIONS + IMAGE_EXTENSIONS + AUDIO_EXTENSIONS
 
-    def __init__(self, folder: Path, root: Path):
+    def __init__(self, folder: Path, root: Path, subfolders: Sequence[str] | None = None):
         self.folder, self.root = folder, root
-        self.searched = [folder / s for s in self.SUBFOLDERS if (folder / s).is_dir()]
+        names = self.SUBFOLDERS if subfolders is None else tuple(subfolders)
+        self.subfolders = names
+        self.searched = [folder / s for s in names if (folder / s).is_dir()]
         self.by_stem: dict[str, list[Path]] = {}
         for sub in self.searched:
             for p in sub.iterdir():
@@ -316,9 +318,10 @@ class MediaFolder:
     def find(self, name: str) -> dict:
         """The media entry for `name` (video before image before audio); InputError if none."""
         found = self.by_stem.get(name)
+        names = self.subfolders
         if not found:
-            where = ", ".join(f"{p.name}/" for p in self.searched) or (
-                f"no {'/, '.join(self.SUBFOLDERS)}/ folder in {self.folder}")
+            where = ", ".join(f"{p.name or p}/" for p in self.searched) or (
+                f"no {'/, '.join(names)}/ folder in {self.folder}")
             raise InputError(f"no media file for {name!r} (looked for {name}.* in {where})")
         best = min(found, key=lambda p: self.PRIORITY.index(p.suffix.lower()))
         rel = best.relative_to(self.root).as_posix()
