@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> None:
     checks.check_vllm(training_args, model_args)
     checks.check_deepspeed(training_args)
     checks.check_report_to(training_args)
-    suite = checks.build_reward_suite(script_args.rewards, training_args.reward_weights)
+    suite = checks.build_reward_suite(script_args.rewards, training_args.reward_weights,
+                                      config_file=script_args.config_file,
+                                      reward_packages=script_args.reward_packages)
     training_args.reward_weights = suite.weights
     train_rows, eval_rows, root = data.train_eval_rows(script_args, data.grpo_rows)
     checks.check_reward_data(suite, train_rows, script_args.dataset_train)

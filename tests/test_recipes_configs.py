@@ -151,7 +151,13 @@ def grpo_args(tiny_model, faces, tmp_path):
     (["--rewards", "au", "nope"], "unknown reward 'nope'"),
     (["--rewards", '{"name": "ew", "length_penalty": "p9"}'], "length_penalty"),
     (["--rewards", '{"name": "ew", "colour": 1}'], "unknown parameter(s) colour"),
-    (["--rewards", "no.such.module.reward"], "cannot import"),
+    (["--rewards", "no.such.module.reward"], "no module 'no' found"),
+    (["--rewards", '{"name": "os.system", "command": "true"}'], "standard library"),
+    (["--rewards", "json.dumps"], "standard library"),
+    (["--rewards", "yaml.safe_load"], "not your own code"),
+    (["--learning_rate", "-1"], "learning_rate must be"),
+    (["--per_device_train_batch_size", "0"], "per_device_train_batch_size must be"),
+    (["--max_train_samples", "-5"], "max_train_samples must be"),
     (["--load_in_4bit", "true"], "use_peft: true"),
     (["--resume_from_checkpoint", "/no/such/checkpoint"], "no such checkpoint"),
     (["--max_prompt_length", "128"], "max_prompt_length"),
@@ -226,3 +232,39 @@ def test_deepspeed_checks(grpo_args, capsys, monkeypatch):
             check_deepspeed(args, cuda_build=True)
         monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", "2")
         assert "use_cpu: true turns DeepSpeed off" in _run_grpo(grpo_args, capsys)
+
+
+def test_import_path_rewards_come_only_from_the_users_own_code(tiny_model, faces, tmp_path,
+                                                               capsys, monkeypatch):
+    """A reward module next to the config is accepted from any working directory; a function
+    the module only imported (``from os import system``) and the standard library are refused,
+    and nothing they name is ever called."""
+    import shutil
+
+    config = tmp_path / "cfg" / "grpo.yaml"
+    config.parent.mkdir()
+    shutil.copy(RECIPES_DIR / "tiny" / "grpo.yaml", config)
+    (config.parent / "my_rewards.py").write_text(
+        "from os import system\n\n"
+        "def brevity(*, scale=10):\n"
+        "    def reward(completions, **_):\n"
+        "        return [1.0 / (1 + len(str(c)) / scale) for c in completions]\n"
+        "    return reward\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(config.parent))
+    base = ["--config", str(config), "--model_name_or_path", str(tiny_model("qwen2_5_vl")),
+            "--dataset_train", str(faces), "--output_dir", str(tmp_path / "out"),
+            "--dry_run", "true"]
+    grpo = load_recipe("grpo_facial_r1")
+    grpo.main(base + ["--rewards", '{"name": "my_rewards.brevity", "scale": 5}', "format"])
+    assert "my_rewards.brevity" in capsys.readouterr().out
+    marker = tmp_path / "PWNED"
+    for spec, message in [
+        ({"name": "my_rewards.system", "command": f"touch {marker}"}, "not a function defined"),
+        ({"name": "os.system", "command": f"touch {marker}"}, "standard library"),
+        ({"name": "subprocess.getoutput", "cmd": f"touch {marker}"}, "standard library"),
+    ]:
+        with pytest.raises(SystemExit) as exit_:
+            grpo.main(base + ["--rewards", json.dumps(spec)])
+        assert exit_.value.code == 2 and message in capsys.readouterr().err
+        assert not marker.exists()

@@ -28,7 +28,8 @@ _FALSE = ("false", "0", "no", "off", "none", "null", "")
 
 @dataclass
 class ScriptArguments:
-    """Data, prompt, rewards, image budget and freezing options of the affectllm recipes."""
+    """Data, prompt, rewards, image budget and freezing options of the affectllm recipes.
+    `parse_args` also sets ``config_file`` on the instance (the ``--config`` path, or None)."""
 
     dataset_train: str | None = field(
         default=None, metadata={"help": "Canonical JSONL file of training samples (required)."})
@@ -58,6 +59,12 @@ class ScriptArguments:
         default=None,
         metadata={"help": "GRPO rewards from the `rewards` registry: names or JSON objects "
                           "{name, weight?, **params}; weights become GRPOConfig.reward_weights."})
+    reward_packages: list[str] | None = field(
+        default=None,
+        metadata={"help": "Installed packages whose functions `rewards` may name by import path "
+                          "(explicit opt-in). Without it, a reward given as package.module.factory "
+                          "must be code under the working directory or the config's folder; the "
+                          "standard library is never allowed."})
     min_pixels: int | None = field(
         default=None,
         metadata={"help": "Image pixel budget, lower bound (Qwen-VL families). Images are resized "
@@ -86,13 +93,18 @@ class ScriptArguments:
 
 def parse_args(config_cls: type, argv: Sequence[str] | None = None) -> tuple[Any, Any, Any]:
     """``(script_args, training_args, model_args)`` from ``--config YAML`` and ``--key value``
-    arguments. Malformed configs raise InputError; unknown command-line flags exit 2 (argparse).
+    arguments. A malformed or misspelt config, or a value out of range, raises InputError naming
+    the file (and line); unknown command-line flags exit 2 (argparse).
 
     A dry run on a machine without a GPU adds ``--use_cpu true`` so that configs written for GPUs
     (``bf16: true``) can be checked here."""
     from trl import ModelConfig, TrlParser
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    classes = (ScriptArguments, config_cls, ModelConfig)
+    config_file = _option(argv, "--config")
+    if config_file is not None:
+        check_config_keys(config_file, classes)
     if _flag_set(argv, "--dry_run") and "--use_cpu" not in argv:
         import torch
 
@@ -100,16 +112,83 @@ def parse_args(config_cls: type, argv: Sequence[str] | None = None) -> tuple[Any
             print("dry run without a GPU: checking the config with use_cpu: true",
                   file=sys.stderr)
             argv += ["--use_cpu", "true"]
-    parser = TrlParser((ScriptArguments, config_cls, ModelConfig))
+    parser = TrlParser(classes)
     try:
         script_args, training_args, model_args = parser.parse_args_and_config(argv)
     except FileNotFoundError as e:
         raise InputError(f"config file not found: {e.filename}") from None
     except ValueError as e:
         hint = " (on a CPU: --use_cpu true --bf16 false)" if "bf16" in str(e) else ""
-        raise InputError(f"invalid configuration: {e}{hint}") from None
+        raise InputError(f"invalid configuration: {e}{hint}", path=config_file) from None
     script_args.rewards = reward_spec(script_args.rewards)
+    script_args.config_file = config_file
+    check_values(script_args, training_args, config_file, argv)
     return script_args, training_args, model_args
+
+
+def _option(argv: list[str], flag: str) -> str | None:
+    """The value of ``flag value`` / ``flag=value`` in argv (the last one), or None."""
+    value = None
+    for i, arg in enumerate(argv):
+        if arg == flag and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith(flag + "="):
+            value = arg.split("=", 1)[1]
+    return value
+
+
+def check_config_keys(path: str, classes: Sequence[type]) -> None:
+    """The config file parses as a YAML mapping and every key is an argument of one of `classes`;
+    an unknown key is reported with its line and the closest valid key."""
+    import dataclasses
+    import difflib
+    import re
+    from pathlib import Path
+
+    from affectllm.io import read_yaml
+
+    config = read_yaml(path)
+    valid = {f.name for cls in classes for f in dataclasses.fields(cls)}
+    text = Path(path).read_text(encoding="utf-8")
+    for key in config:
+        if key in valid:
+            continue
+        match = re.search(rf"^{re.escape(str(key))}\s*:", text, re.MULTILINE)
+        line = text.count("\n", 0, match.start()) + 1 if match else None
+        close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise InputError(f"unknown key {key!r}{hint}", path=path, line=line)
+
+
+def check_values(script_args: Any, training_args: Any, config_file: str | None = None,
+                 argv: Sequence[str] = ()) -> None:
+    """Counts that must be positive, a learning rate that must be finite and >= 0, sample limits
+    that must be >= 1: InputError naming the key, and where it was set (the command line or the
+    config file), otherwise."""
+    import math
+
+    def fail(key: str, value: Any, rule: str) -> None:
+        on_command_line = any(a == f"--{key}" or a.startswith(f"--{key}=") for a in argv)
+        raise InputError(f"{key} must be {rule}, got {value!r}"
+                         + (" (set on the command line)" if on_command_line else ""),
+                         path=None if on_command_line else config_file)
+
+    for key in ("per_device_train_batch_size", "per_device_eval_batch_size",
+                "gradient_accumulation_steps", "num_generations", "max_completion_length"):
+        value = getattr(training_args, key, None)
+        if value is not None and (isinstance(value, bool) or value < 1):
+            fail(key, value, "a positive integer")
+    rate = training_args.learning_rate
+    if not math.isfinite(rate) or rate < 0:
+        fail("learning_rate", rate, "a finite number >= 0")
+    if training_args.max_steps == 0 or training_args.max_steps < -1:
+        fail("max_steps", training_args.max_steps, "-1 (use num_train_epochs) or positive")
+    if not math.isfinite(training_args.num_train_epochs) or training_args.num_train_epochs <= 0:
+        fail("num_train_epochs", training_args.num_train_epochs, "a positive number")
+    for key in ("max_train_samples", "max_eval_samples"):
+        value = getattr(script_args, key)
+        if value is not None and value < 1:
+            fail(key, value, "at least 1 (or null for all samples)")
 
 
 def _flag_set(argv: list[str], flag: str) -> bool:

@@ -15,6 +15,7 @@ import importlib.util
 import json
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -171,28 +172,32 @@ def _zero_settings(training_args: Any) -> tuple[int, bool]:
             env.get("ACCELERATE_DEEPSPEED_ZERO3_SAVE_16BIT_MODEL", "false").lower() == "true")
 
 
-def _register_dotted(name: Any) -> None:
-    """A reward named by import path (``package.module.factory``) is added to the registry."""
+def _register_dotted(name: Any, roots: Sequence[str | Path], packages: Sequence[str]) -> None:
+    """A reward named by import path (``package.module.factory``) is added to the registry, if it
+    is the user's own code (`affectllm.train.reward_imports`)."""
+    from affectllm.train.reward_imports import checked_reward, import_reward_factory
     from rewards import REWARDS
 
     if not isinstance(name, str) or name in REWARDS or "." not in name:
         return
-    module, _, attr = name.rpartition(".")
-    try:
-        REWARDS[name] = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as e:
-        raise InputError(f"reward {name!r}: cannot import it ({e})") from None
+    factory = import_reward_factory(name, roots=roots, packages=packages)
+    REWARDS[name] = checked_reward(name, factory)
 
 
-def build_reward_suite(spec: list | None, reward_weights: list[float] | None = None):
+def build_reward_suite(spec: list | None, reward_weights: list[float] | None = None, *,
+                       config_file: str | None = None, reward_packages: Sequence[str] = ()):
     """Rewards from the YAML spec (`rewards.build_rewards`); InputError on an unknown name or bad
-    parameters. Weights come from the entries: GRPOConfig.reward_weights must not also be set."""
+    parameters. Weights come from the entries: GRPOConfig.reward_weights must not also be set.
+    Rewards named by import path must be code under the working directory or `config_file`'s
+    folder, or in one of `reward_packages`."""
     from rewards import build_rewards
 
     if not spec:
         raise InputError("no rewards: set `rewards` (e.g. [au, accuracy, format])")
+    roots = [Path.cwd()] + ([Path(config_file).resolve().parent] if config_file else [])
     for entry in spec:
-        _register_dotted(entry.get("name") if isinstance(entry, dict) else entry)
+        _register_dotted(entry.get("name") if isinstance(entry, dict) else entry, roots,
+                         reward_packages or ())
     try:
         suite = build_rewards(spec)
     except ValueError as e:
