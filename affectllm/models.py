@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,16 +52,79 @@ class PixelBudget:
                                   ("max_pixels", self.max_pixels)) if v is not None}
 
 
-def model_type_of(name_or_path: str, trust_remote_code: bool = False) -> str:
-    """The `model_type` of a local path or hub id, read from its config without loading weights."""
-    config_file = Path(name_or_path) / "config.json"
-    if config_file.is_file():
-        return json.loads(config_file.read_text())["model_type"]
-    if Path(name_or_path).exists():
-        raise InputError("not a model directory (no config.json)", path=name_or_path)
+#: Offline fallback for dry runs: Hub ids whose family can be told from the name alone.
+_NAME_PATTERNS = (
+    (re.compile(r"qwen3[-_.]?vl", re.I), "qwen3_vl"),
+    (re.compile(r"qwen2(?:\.|_)5[-_.]?vl", re.I), "qwen2_5_vl"),
+    (re.compile(r"qwen2[-_.]?vl", re.I), "qwen2_vl"),
+    (re.compile(r"llava[-_.]?onevision", re.I), "llava_onevision"),
+    (re.compile(r"llava[-_.]?(?:v?1\.5|hf/llava-1\.5)", re.I), "llava"),
+)
+
+
+def _local_model_type(path: Path) -> str:
+    config_file = path / "config.json"
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise InputError(f"malformed config.json: {e.msg} (column {e.colno})", config_file,
+                         e.lineno) from None
+    except (UnicodeDecodeError, OSError) as e:
+        raise InputError(f"cannot read config.json: {e}", config_file) from None
+    kind = config.get("model_type") if isinstance(config, dict) else None
+    if not isinstance(kind, str) or not kind:
+        raise InputError("config.json names no model_type: not a transformers model folder",
+                         config_file)
+    return kind
+
+
+def _hub_model_type(model_id: str, trust_remote_code: bool) -> str:
+    """The model_type of a Hub id: from the local cache, else from the Hub after a quick check
+    that it answers (a machine without network fails in seconds, not after minutes of
+    retries)."""
     from transformers import AutoConfig
 
-    return AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code).model_type
+    try:
+        return AutoConfig.from_pretrained(model_id, local_files_only=True,
+                                          trust_remote_code=trust_remote_code).model_type
+    except Exception:  # not cached: ask the Hub below
+        pass
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        raise OSError("not in the local cache, and HF_HUB_OFFLINE is set")
+    from huggingface_hub import model_info
+
+    model_info(model_id, timeout=10)
+    return AutoConfig.from_pretrained(model_id, trust_remote_code=trust_remote_code).model_type
+
+
+def model_type_of(name_or_path: str, trust_remote_code: bool = False, *,
+                  guess_from_name: bool = False) -> str:
+    """The `model_type` of a local model folder or Hub id, read from its config without loading
+    weights. InputError, naming the path, for a folder that is not a model (malformed config.json,
+    no model_type, a LoRA adapter) and for a name that is neither a local folder nor a reachable
+    Hub id. With `guess_from_name` (dry runs), an unreachable Hub id of a known family
+    (``Qwen/Qwen2.5-VL-7B-Instruct``) is recognised by its name."""
+    path = Path(name_or_path)
+    if (path / "config.json").is_file():
+        return _local_model_type(path)
+    if (path / "adapter_config.json").is_file():
+        raise InputError("a LoRA adapter folder, not a model: train on a merged model (a recipe "
+                         "run with merge_lora: true leaves one in its output_dir)",
+                         path=name_or_path)
+    if path.exists():
+        raise InputError("not a model folder (no config.json)", path=name_or_path)
+    if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") != 1:
+        raise InputError("model folder not found", path=name_or_path)
+    try:
+        return _hub_model_type(name_or_path, trust_remote_code)
+    except Exception as error:  # offline, gated, unknown id
+        if guess_from_name:
+            for pattern, family in _NAME_PATTERNS:
+                if pattern.search(name_or_path):
+                    return family
+        raise InputError(f"no local folder {name_or_path!r}, and the Hub cannot give its config "
+                         f"({str(error)[:300]}); give a local model folder or a reachable Hub "
+                         "id") from None
 
 
 def check_supported(model_type: str) -> str:

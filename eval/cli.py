@@ -30,6 +30,26 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
+    return value
+
+
 def _opt(p: argparse.ArgumentParser, name: str, **kwargs) -> None:
     """An option spelled with dashes, also accepted with underscores."""
     names = [f"--{name}"] + ([f"--{name.replace('-', '_')}"] if "-" in name else [])
@@ -54,19 +74,19 @@ def _add_model_args(p: argparse.ArgumentParser, prompt_default: str, max_new_tok
     _opt(g, "top-p", type=float, default=1.0)
     _opt(g, "top-k", type=int, default=0)
     _opt(g, "repetition-penalty", type=float, default=1.0)
-    _opt(g, "max-new-tokens", type=int, default=max_new_tokens)
+    _opt(g, "max-new-tokens", type=_positive_int, default=max_new_tokens)
     _opt(g, "seed", type=int, default=0)
-    _opt(g, "limit", type=int, default=None, help="evaluate at most N samples (per data set)")
+    _opt(g, "limit", type=_positive_int, default=None, help="evaluate at most N samples (per data set)")
     _flag(g, "rescore", "score the kept intermediates only: no model is loaded")
     _flag(g, "plots", "write PNG plots (default: true)", default=True)
     b = p.add_argument_group("backend")
     _opt(b, "backend", choices=BACKENDS, default="auto",
          help="auto: vllm when installed with a GPU, else hf (default)")
-    _opt(b, "batch-size", type=int, default=8, help="hf: prompts per batch (sorted by length)")
-    _opt(b, "tensor-parallel-size", type=int, default=1, help="vllm")
-    _opt(b, "data-parallel-size", type=int, default=1, help="vllm")
-    _opt(b, "gpu-memory-utilization", type=float, default=0.85, help="vllm")
-    _opt(b, "max-model-len", type=int, default=None, help="vllm")
+    _opt(b, "batch-size", type=_positive_int, default=8, help="hf: prompts per batch (sorted by length)")
+    _opt(b, "tensor-parallel-size", type=_positive_int, default=1, help="vllm")
+    _opt(b, "data-parallel-size", type=_positive_int, default=1, help="vllm")
+    _opt(b, "gpu-memory-utilization", type=_fraction, default=0.85, help="vllm")
+    _opt(b, "max-model-len", type=_positive_int, default=None, help="vllm")
     _opt(b, "dtype", default="auto")
     _opt(b, "max-pixels", type=int, default=None, help="image pixel budget (Qwen-VL)")
     _opt(b, "min-pixels", type=int, default=None)

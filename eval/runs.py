@@ -334,18 +334,19 @@ def print_throughput(pool: BackendPool | None) -> None:
 
 
 def check_model_ref(ref: str, what: str, allowed: tuple[str, ...] = ()) -> None:
-    """InputError unless `ref` is one of `allowed`, an existing local path, or shaped like a hub
-    id (``org/name``). Catches typos before any model is loaded."""
+    """InputError unless `ref` is one of `allowed` or a model whose config can be read: a local
+    model folder (config.json with a model_type) or a reachable Hub id
+    (`affectllm.models.model_type_of`, which fails in seconds without network). Catches typos and
+    broken folders before any output is written or any model is loaded."""
+    from affectllm.models import model_type_of
+
     if ref in allowed:
         return
-    path = Path(ref).expanduser()
-    if path.exists():
-        return
-    looks_like_path = ref.startswith(("/", ".", "~")) or ref.count("/") != 1
-    if looks_like_path:
-        choices = f"{', '.join(allowed)} or " if allowed else ""
-        raise InputError(f"{what} {ref!r} not found; expected {choices}a model folder or a hub id "
-                         "(org/name)")
+    try:
+        model_type_of(str(Path(ref).expanduser()) if ref.startswith("~") else ref)
+    except InputError as e:
+        choices = f" (or one of {', '.join(allowed)})" if allowed else ""
+        raise InputError(f"{what}{choices}: {e}") from None
 
 
 def text_request(prompt: str) -> list[dict]:

@@ -180,9 +180,10 @@ def test_description_text():
     assert description_text("") == ""
 
 
-def test_not_an_emer_folder(tmp_path):
+def test_not_an_emer_folder(tmp_path, tiny_model):
     Image.new("RGB", (4, 4)).save(tmp_path / "x.png")
+    model = str(tiny_model())
     with pytest.raises(InputError, match="gt-eng.csv"):
-        run(_config("org/model", tmp_path, tmp_path / "out", judge="none"))
+        run(_config(model, tmp_path, tmp_path / "out", judge="none"))
     with pytest.raises(InputError, match="--protocol"):
-        run(_config("org/model", tmp_path, tmp_path / "out", judge="none", protocol="gpt"))
+        run(_config(model, tmp_path, tmp_path / "out", judge="none", protocol="gpt"))

@@ -97,11 +97,15 @@ def test_known_completions_and_missing_media(faces, tmp_path):
     assert sum(diagonal) == len(samples)
 
 
-def test_bad_data(tmp_path):
+def test_bad_data(tmp_path, tiny_model):
+    model = str(tiny_model())
     with pytest.raises(InputError, match="no test.jsonl"):
-        run(_config("org/model", tmp_path, tmp_path / "out"))
+        run(_config(model, tmp_path, tmp_path / "out"))
     with pytest.raises(InputError, match="not found"):
+        run(_config(model, tmp_path / "nope.jsonl", tmp_path / "out"))
+    with pytest.raises(InputError, match="Hub cannot give its config"):
         run(_config("org/model", tmp_path / "nope.jsonl", tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_contract_of_the_pipeline(cli, tiny_model, faces, tmp_path):
@@ -115,5 +119,6 @@ def test_cli_contract_of_the_pipeline(cli, tiny_model, faces, tmp_path):
     assert "emotion accuracy" in result.stdout and "throughput (generation)" in result.stdout
     report = json.loads((out / "report.json").read_text())
     assert set(report["metrics"]) == METRIC_KEYS and report["n_samples"] == 2
-    bad = cli("eval", "facial", "--model", "org/model", "--data", str(tmp_path), "--split", "nope")
+    bad = cli("eval", "facial", "--model", str(tiny_model()), "--data", str(tmp_path),
+              "--split", "nope")
     assert bad.returncode == 2 and "nope.jsonl" in bad.stderr

@@ -278,7 +278,7 @@ def test_bad_data_roots(mer_root, tmp_path, model):
     partial = write_mer_unibench(tmp_path / "partial", {"MER2023": FIXTURE["MER2023"]})
     with pytest.raises(InputError, match=r"lacks MELD.*MELD/label\.csv"):
         run(_config(model, partial, tmp_path / "o", datasets=["MELD"]))
-    with pytest.raises(InputError, match="--extractor 'lexicn' not found; expected answer, lexicon"):
+    with pytest.raises(InputError, match=r"--extractor \(or one of answer, lexicon\): lexicn: model folder not found"):
         run(_config(model, mer_root, tmp_path / "o", extractor="lexicn"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no MER-UniBench data set"):

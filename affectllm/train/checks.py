@@ -14,59 +14,24 @@ import importlib
 import importlib.util
 import json
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from affectllm.errors import InputError
-from affectllm.models import FAMILIES, check_supported
+from affectllm.models import FAMILIES, check_supported, model_type_of
 
-#: Offline fallback: model ids whose family can be told from the name alone.
-_NAME_PATTERNS = (
-    (re.compile(r"qwen3[-_.]?vl", re.I), "qwen3_vl"),
-    (re.compile(r"qwen2(?:\.|_)5[-_.]?vl", re.I), "qwen2_5_vl"),
-    (re.compile(r"qwen2[-_.]?vl", re.I), "qwen2_vl"),
-    (re.compile(r"llava[-_.]?onevision", re.I), "llava_onevision"),
-    (re.compile(r"llava[-_.]?(?:v?1\.5|hf/llava-1\.5)", re.I), "llava"),
-)
 #: Rewards are probed on at most this many training rows.
 PROBE_ROWS = 256
 _VISION_NAMES = ("visual", "vision_tower", "multi_modal_projector")
-
-
-def model_type(name_or_path: str, trust_remote_code: bool = False) -> str:
-    """The `model_type` of a local model folder or Hub id, without loading weights. Offline and
-    uncached, a Hub id of a known family (``Qwen/Qwen2.5-VL-7B-Instruct``) is recognised by name."""
-    path = Path(name_or_path)
-    if (path / "config.json").is_file():
-        return json.loads((path / "config.json").read_text())["model_type"]
-    if (path / "adapter_config.json").is_file():
-        raise InputError("a LoRA adapter folder, not a model: train on a merged model (a recipe "
-                         "run with merge_lora: true leaves one in its output_dir)",
-                         path=name_or_path)
-    if path.exists():
-        raise InputError("not a model folder (no config.json)", path=name_or_path)
-    if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1:
-        raise InputError("model folder not found", path=name_or_path)
-    try:
-        from transformers import AutoConfig
-
-        return AutoConfig.from_pretrained(name_or_path,
-                                          trust_remote_code=trust_remote_code).model_type
-    except Exception as error:  # offline, gated, unknown id: fall back on the name
-        for pattern, family in _NAME_PATTERNS:
-            if pattern.search(name_or_path):
-                return family
-        raise InputError(f"cannot read the config of model {name_or_path!r} ({error}); give a "
-                         "local model folder or a reachable Hub id") from None
 
 
 def check_model(model_args: Any, training_args: Any) -> str:
     """The model's family is one of `affectllm.models.FAMILIES`; returns its model_type."""
     if not model_args.model_name_or_path:
         raise InputError("model_name_or_path is required")
-    kind = model_type(model_args.model_name_or_path, training_args.trust_remote_code)
+    kind = model_type_of(model_args.model_name_or_path, training_args.trust_remote_code,
+                         guess_from_name=True)
     check_supported(kind)
     return kind
 
