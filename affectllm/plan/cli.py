@@ -12,7 +12,6 @@ import argparse
 import json
 
 
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "plan", help="parameters, LoRA targets and memory per GPU of a recipe, without weights",

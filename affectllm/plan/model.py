@@ -157,7 +157,7 @@ def plan_model(model_args: Any, script_args: Any, training_args: Any,
         if model_args.load_in_4bit:
             import torch
 
-            for name, param in model.named_parameters():
+            for param in model.parameters():
                 if param.requires_grad:
                     param.data = param.data.to(torch.bfloat16)
     plan = ModelPlan(name=model_args.model_name_or_path, model_type=config.model_type,

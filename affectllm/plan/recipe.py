@@ -140,13 +140,30 @@ def image_tokens(model: ModelPlan, script_args: Any) -> tuple[int, str]:
     vision = model.config.vision_config
     if kind in DEFAULT_MAX_PIXELS:
         unit = (vision.patch_size * vision.spatial_merge_size) ** 2
-        pixels = script_args.max_pixels or DEFAULT_MAX_PIXELS[kind]
-        how = f"max_pixels {pixels} / {unit}" + ("" if script_args.max_pixels
-                                                  else " (processor default: set max_pixels)")
-        return max(1, pixels // unit), how
+        pixels, how = script_args.max_pixels, ""
+        if pixels is None:
+            pixels = saved_max_pixels(model.name)
+            how = " (the model's processor)"
+        if pixels is None:
+            pixels, how = DEFAULT_MAX_PIXELS[kind], " (processor default: set max_pixels)"
+        return max(1, pixels // unit), f"max_pixels {pixels} / {unit}{how}"
     if kind == "llava":
         return (vision.image_size // vision.patch_size) ** 2, "CLIP grid, 336 / 14 squared"
     return ONEVISION_FACE_TOKENS, "face at base resolution: 2 x 729 + 27 newline"
+
+
+def saved_max_pixels(name_or_path: str) -> int | None:
+    """The upper pixel bound saved with a local model's processor, if any."""
+    import json
+
+    for name in ("processor_config.json", "preprocessor_config.json"):
+        file = Path(name_or_path) / name
+        if file.is_file():
+            saved = json.loads(file.read_text())
+            saved = saved.get("image_processor", saved)
+            size = saved.get("size") or {}
+            return saved.get("max_pixels") or size.get("longest_edge")
+    return None
 
 
 def prompt_tokens(script_args: Any) -> tuple[int, str]:
@@ -156,7 +173,8 @@ def prompt_tokens(script_args: Any) -> tuple[int, str]:
     system = len(script_args.system_prompt or "") // 4
     if text is None:
         return SAMPLE_QUESTION_TOKENS + TEMPLATE_TOKENS + system, "sample questions, assumed"
-    return len(text) // 4 + TEMPLATE_TOKENS + system, f"prompt {script_args.prompt!r}, chars / 4"
+    name = script_args.prompt if text != script_args.prompt else f"given ({len(text)} chars)"
+    return len(text) // 4 + TEMPLATE_TOKENS + system, f"prompt {name}, characters / 4 + template"
 
 
 def workload(model: ModelPlan, method: str, script_args: Any, training_args: Any,
