@@ -10,6 +10,7 @@ has no trainable parameter, and the config fits the 8 x 80 GiB it is written for
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import yaml
@@ -26,6 +27,7 @@ REAL_DIRS = ("facial_r1", "affectgpt_r1", "models")
 REAL_YAMLS = sorted(p for d in REAL_DIRS for p in (RECIPES_DIR / d).rglob("*.yaml")
                     if "stages" not in (yaml.safe_load(p.read_text()) or {}))
 _PLANS: dict = {}
+REPO = Path(__file__).resolve().parents[1]
 
 
 def planned(path):
@@ -184,3 +186,39 @@ def test_dry_run_prints_the_plan(tiny_model, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "# plan: " in out and "#   peak (estimated)" in out and "# fits:" in out
     assert not (tmp_path / "out").exists()
+
+
+def _gpu_smoke():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_smoke", REPO / "benchmarks/gpu_smoke.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_smoke_runs_tiny_on_cpu(tmp_path, capsys):
+    """benchmarks/gpu_smoke.py runs the same code on the tiny model on a CPU (CI size)."""
+    import json
+
+    assert _gpu_smoke().main(["--size", "tiny", "--sft-steps", "2", "--grpo-steps", "1",
+                              "--json", "--work", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    result = json.loads(out[out.index("{\n"):])
+    assert result["size"] == "tiny" and [s["stage"] for s in result["stages"]] == ["sft", "grpo"]
+    for stage in result["stages"]:
+        assert stage["tokens"] > 0 and stage["tokens_per_second"] > 0
+        assert stage["plan_allocated_gib"] > 0
+        assert stage["peak_allocated_gib"] is None and stage["mfu"] is None  # CPU: not measured
+
+
+def test_gpu_smoke_section_leaves_other_sections(tmp_path):
+    smoke = _gpu_smoke()
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Results\n\n## Other\n\nkept\n")
+    empty = {"device": "not measured", "stages": [{"stage": "sft", "steps": 20}]}
+    smoke.write_section(results, smoke.markdown(empty))
+    smoke.write_section(results, smoke.markdown({**empty, "device": "GPU X"}))
+    text = results.read_text()
+    assert text.count(smoke.SECTION) == 1 and "## Other\n\nkept" in text
+    assert "Device: GPU X" in text and "| sft | 20 | not measured |" in text

@@ -49,12 +49,15 @@ def plan_for(script_args: Any, training_args: Any, model_args: Any, method: str,
 def plan_recipe(config: str | Path, *, accelerate_config: str | None = None,
                 gpus: int | None = None, gpu_memory_gib: float | None = None,
                 completion_tokens: int | None = None, extra: list[str] | None = None) -> Plan:
-    """The plan of a recipe YAML; the accelerate config defaults to the one in its launch line."""
+    """The plan of a recipe YAML; the accelerate config defaults to the one in its launch line
+    (``"none"``: no accelerate config, one process or `gpus` DDP processes)."""
     from affectllm.plan.recipe import launch_from_accelerate, load_recipe_args, recipe_header
 
     script_args, training_args, model_args, method = load_recipe_args(config, extra)
-    launch = launch_from_accelerate(accelerate_config or recipe_header(config)[0], gpus,
-                                    gpu_memory_gib)
+    if accelerate_config is None:
+        accelerate_config = recipe_header(config)[0]
+    launch = launch_from_accelerate(None if accelerate_config == "none" else accelerate_config,
+                                    gpus, gpu_memory_gib)
     return plan_for(script_args, training_args, model_args, method, launch, completion_tokens)
 
 

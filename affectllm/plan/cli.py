@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--config", required=True, help="recipe YAML (e.g. recipes/facial_r1/grpo.yaml)")
     p.add_argument("--accelerate-config", default=None,
                    help="accelerate config of the launch (default: the one in the YAML's "
-                        "first-line launch command; none: one process)")
+                        "first-line launch command); 'none': plain processes, no DeepSpeed")
     p.add_argument("--gpus", type=int, default=None,
                    help="processes / GPUs in all (default: the accelerate config's num_processes)")
     p.add_argument("--gpu-memory", type=float, default=None, metavar="GiB",
