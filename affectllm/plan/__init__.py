@@ -11,6 +11,7 @@ most. The recipes' ``--dry_run`` prints the same table for the launch they run i
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,11 @@ def dry_run_lines(script_args: Any, training_args: Any, model_args: Any) -> list
                         launch_from_environment())
     except InputError as e:
         return [f"# plan: not available: {e}"]
-    return ["# " + line if line else "#" for line in render(plan).splitlines()]
+    lines = ["# " + line if line else "#" for line in render(plan).splitlines()]
+    if "WORLD_SIZE" not in os.environ:
+        lines.append("# (not under `accelerate launch`: `affectllm plan --config YAML` plans the "
+                     "launch in the YAML's first line)")
+    return lines
 
 
 __all__ = ["Plan", "dry_run_lines", "plan_for", "plan_recipe"]

@@ -58,6 +58,7 @@ import io
 from dataclasses import dataclass, field, replace
 
 from affectllm.errors import InputError
+from affectllm.models import FAMILIES
 from affectllm.plan.model import NF4_BYTES, ModelPlan
 
 GIB = 2 ** 30
@@ -279,10 +280,11 @@ def knobs(model: ModelPlan, work: Workload, launch: Launch) -> list[Knob]:
         half = work.micro_batch // 2
         options.append((f"per_device_train_batch_size: {half} with gradient_accumulation_steps "
                         "x2 (same global batch)", model, replace(work, micro_batch=half), launch))
-    if launch.zero_stage < 3 and launch.gpus > 1:
+    quantised = model.quantised > 0  # bitsandbytes 4-bit: DDP, no ZeRO sharding
+    if launch.zero_stage < 3 and launch.gpus > 1 and not quantised:
         options.append(("DeepSpeed ZeRO-3 (recipes/accelerate_configs/zero3.yaml)", model, work,
                         replace(launch, zero_stage=3)))
-    if not launch.offload_optimizer and launch.zero_stage >= 2:
+    if not launch.offload_optimizer and launch.zero_stage >= 2 and not quantised:
         where = ("recipes/accelerate_configs/zero3_offload.yaml" if launch.zero_stage == 3
                  else "offload_optimizer_device: cpu in the accelerate config")
         options.append((f"offload to CPU ({where})", model, work,
@@ -303,7 +305,7 @@ def knobs(model: ModelPlan, work: Workload, launch: Launch) -> list[Knob]:
                             replace(work, vllm_gpu_memory_utilization=util), launch))
         options.append(("vllm_mode: server (`trl vllm-serve` on other GPUs)", model,
                         replace(work, vllm_mode="server"), launch))
-    if work.image_tokens > 64:
+    if work.image_tokens > 64 and FAMILIES[model.model_type][0] == "qwen":  # a pixel budget
         options.append(("max_pixels halved (half the image tokens)", model,
                         replace(work, image_tokens=work.image_tokens // 2), launch))
     found = [Knob(change, estimate(m, w, la)) for change, m, w, la in options]

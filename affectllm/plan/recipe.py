@@ -190,7 +190,8 @@ def workload(model: ModelPlan, method: str, script_args: Any, training_args: Any
         completion_note = "max_length minus the prompt"
     else:
         completion = completion_tokens or SFT_COMPLETION_TOKENS
-        completion_note = "--completion-tokens" if completion_tokens else "assumed (max_length unset)"
+        completion_note = ("--completion-tokens" if completion_tokens else
+                           "SFT default, max_length unset (or give --completion-tokens)")
     checkpointing = getattr(training_args, "activation_checkpointing", None)
     if checkpointing is None:
         checkpointing = training_args.gradient_checkpointing
