@@ -15,8 +15,8 @@ Model states (weights, gradients, optimizer states)
     estimators' optimizer-offloaded value, the gradients + optimizer row the rest. ZeRO-1 uses
     the ZeRO-2 estimator (it shards gradients too, so it is a lower bound for stage 1).
     No DeepSpeed (DDP or one GPU), with e the stored bytes of each trainable parameter (bf16: 2;
-    peft's float32 adapters: 4): weights as stored (4-bit weights as NF4, see
-    `affectllm.plan.model.NF4_BYTES`); gradients e T, plus e T of DDP gradient buckets when
+    peft's float32 adapters: 4): weights as stored (4/8-bit weights as quantised, see
+    `affectllm.plan.model.NF4_BYTES` / ``INT8_BYTES``); gradients e T, plus e T of DDP gradient buckets when
     N > 1; AdamW's two moments 2 e T.
 
 Activations of one training micro-step (SDPA / flash attention: no s x s attention matrix)
@@ -59,7 +59,7 @@ from dataclasses import dataclass, field, replace
 
 from affectllm.errors import InputError
 from affectllm.models import FAMILIES
-from affectllm.plan.model import NF4_BYTES, ModelPlan
+from affectllm.plan.model import ModelPlan
 
 GIB = 2 ** 30
 CONTEXT_GIB = 1.0
@@ -149,7 +149,7 @@ def _deepspeed_estimators():
 
 def model_states(model: ModelPlan, launch: Launch) -> tuple[float, float, float, str]:
     """``(weights, gradients + optimizer states, CPU bytes, method)`` per GPU."""
-    quantised_bytes = model.quantised * NF4_BYTES
+    quantised_bytes = model.quantised * model.quantised_bytes
     if not launch.zero_stage:
         e_t = model.trainable_bytes
         buckets = e_t if launch.gpus > 1 else 0.0
@@ -280,7 +280,7 @@ def knobs(model: ModelPlan, work: Workload, launch: Launch) -> list[Knob]:
         half = work.micro_batch // 2
         options.append((f"per_device_train_batch_size: {half} with gradient_accumulation_steps "
                         "x2 (same global batch)", model, replace(work, micro_batch=half), launch))
-    quantised = model.quantised > 0  # bitsandbytes 4-bit: DDP, no ZeRO sharding
+    quantised = model.quantised > 0  # bitsandbytes: DDP, no ZeRO sharding
     if launch.zero_stage < 3 and launch.gpus > 1 and not quantised:
         options.append(("DeepSpeed ZeRO-3 (recipes/accelerate_configs/zero3.yaml)", model, work,
                         replace(launch, zero_stage=3)))

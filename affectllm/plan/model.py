@@ -24,6 +24,8 @@ PARTS = ("vision", "projector", "language")
 #: Bytes per parameter of a bitsandbytes NF4 weight with double quantisation: 4 bits, one 8-bit
 #: absmax per 64 weights, one float32 constant per 256 absmax blocks.
 NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)
+#: LLM.int8: one byte per weight (the per-row scales are negligible).
+INT8_BYTES = 1.0
 
 
 @dataclass(frozen=True)
@@ -53,9 +55,10 @@ class ModelPlan:
     base_total: int = 0                # parameters of the model itself (without LoRA's)
     trainable: int = 0
     by_part: dict[str, list[int]] = field(default_factory=dict)  # part -> [total, trainable]
-    weight_bytes: float = 0.0          # all weights, as stored (dtype; 4-bit counted as NF4)
+    weight_bytes: float = 0.0          # all weights, as stored (dtype; 4/8-bit as quantised)
     trainable_bytes: float = 0.0       # trainable weights, as stored
-    quantised: int = 0                 # parameters stored in 4 bit
+    quantised: int = 0                 # parameters stored in 4 or 8 bit
+    quantised_bytes: float = 0.0       # bytes per quantised parameter (NF4_BYTES, INT8_BYTES)
     largest_layer: int = 0             # parameters of the largest single module (ZeRO-3 gather)
     lora_modules: list[str] = field(default_factory=list)
     lora_targets: tuple[str, ...] = ()  # module names LoRA is meant to reach
@@ -131,15 +134,16 @@ def plan_model(model_args: Any, script_args: Any, training_args: Any,
     """Build the recipe's model on the meta device and count what the recipe trains.
 
     LoRA adapters are stored as TRL's trainers leave them: float32 (peft's default upcast), but
-    in the base model's dtype under ZeRO-3 (``autocast_adapter_dtype=False``) and with 4-bit
-    loading (cast to bfloat16 after ``get_peft_model``)."""
+    in the base model's dtype under ZeRO-3 (``autocast_adapter_dtype=False``) and bfloat16 with
+    4/8-bit loading (cast after ``get_peft_model``)."""
     from affectllm.train import modeling
 
     config, source = architecture_config(model_args.model_name_or_path,
                                          training_args.trust_remote_code)
     check_supported(config.model_type)
     model = build_meta_model(config, model_args.dtype)
-    quantised = _quantised_linear_params(model) if model_args.load_in_4bit else 0
+    quantised = _quantised_linear_params(model, model_args)
+    per_quantised = NF4_BYTES if model_args.load_in_4bit else INT8_BYTES
     element = next(model.parameters()).element_size()
     largest = max(sum(p.numel() for p in m.parameters(recurse=False))
                   for m in model.modules())
@@ -154,7 +158,7 @@ def plan_model(model_args: Any, script_args: Any, training_args: Any,
 
         model = get_peft_model(model, lora, low_cpu_mem_usage=True,  # adapters on meta, too
                                autocast_adapter_dtype=zero_stage != 3)
-        if model_args.load_in_4bit:
+        if model_args.load_in_4bit or model_args.load_in_8bit:  # TRL: bf16 adapters then
             import torch
 
             for param in model.parameters():
@@ -162,6 +166,7 @@ def plan_model(model_args: Any, script_args: Any, training_args: Any,
                     param.data = param.data.to(torch.bfloat16)
     plan = ModelPlan(name=model_args.model_name_or_path, model_type=config.model_type,
                      config_source=source, shape=shape_of(config), quantised=quantised,
+                     quantised_bytes=per_quantised if quantised else 0.0,
                      largest_layer=largest, use_peft=lora is not None,
                      lora_candidates=candidates, lora_targets=_lora_targets(model_args),
                      config=config, base_total=base_total,
@@ -176,7 +181,7 @@ def plan_model(model_args: Any, script_args: Any, training_args: Any,
             plan.trainable += n
             plan.trainable_bytes += n * param.element_size()
         plan.weight_bytes += n * param.element_size()
-    plan.weight_bytes -= quantised * (element - NF4_BYTES)
+    plan.weight_bytes -= quantised * (element - per_quantised)
     plan.lora_modules = [name for name, module in model.named_modules()
                          if hasattr(module, "lora_A") and len(module.lora_A)]
     return plan
@@ -191,14 +196,17 @@ def _lora_targets(model_args: Any) -> tuple[str, ...]:
     return () if isinstance(given, str) else tuple(given)  # a regex: checked for any match
 
 
-def _quantised_linear_params(model: Any) -> int:
-    """Weights of the ``nn.Linear`` layers 4-bit loading replaces: all but the recipe's
-    unquantised modules (`affectllm.train.modeling.UNQUANTISED`)."""
+def _quantised_linear_params(model: Any, model_args: Any) -> int:
+    """Weights of the ``nn.Linear`` layers bitsandbytes replaces: 4-bit all but the recipe's
+    unquantised modules (`affectllm.train.modeling.UNQUANTISED`), 8-bit all but ``lm_head``
+    (transformers' default); 0 without quantisation."""
     import torch
 
     from affectllm.train.modeling import UNQUANTISED
 
-    skip = UNQUANTISED
+    if not (model_args.load_in_4bit or model_args.load_in_8bit):
+        return 0
+    skip = UNQUANTISED if model_args.load_in_4bit else ["lm_head"]
     return sum(module.weight.numel() for name, module in model.named_modules()
                if isinstance(module, torch.nn.Linear) and not any(s in name for s in skip))
 

@@ -26,7 +26,8 @@ def render(plan: Plan) -> str:
     lines.append(f"  {'all':<26}{_count(m.total):>10}{_count(m.trainable):>12}"
                  f"  ({100 * m.trainable / max(1, m.total):.2f}% trainable)")
     if m.quantised:
-        lines.append(f"  4-bit (NF4) weights: {_count(m.quantised)}")
+        kind = "4-bit (NF4)" if m.quantised_bytes < 1 else "8-bit"
+        lines.append(f"  {kind} weights: {_count(m.quantised)}")
     if m.use_peft:
         targets = ", ".join(f"{k} {v}" for k, v in sorted(m.lora_by_target().items()))
         parts = ", ".join(f"{k} {v}" for k, v in sorted(m.lora_by_part().items()))
