@@ -119,14 +119,15 @@ def shape_of(config: Any) -> Shape:
         vision_merge=getattr(vision, "spatial_merge_size", 1))
 
 
-def build_meta_model(config: Any, dtype: str | None):
+def build_meta_model(config: Any, dtype: str | None, trust_remote_code: bool = False):
     """The architecture of `config` on the meta device, parameters in `dtype` (default bf16)."""
     import torch
     from transformers import AutoModelForImageTextToText
 
     torch_dtype = torch.bfloat16 if dtype in (None, "auto") else getattr(torch, dtype)
     with torch.device("meta"):
-        return AutoModelForImageTextToText.from_config(config, dtype=torch_dtype)
+        return AutoModelForImageTextToText.from_config(config, dtype=torch_dtype,
+                                                       trust_remote_code=trust_remote_code)
 
 
 def plan_model(model_args: Any, script_args: Any, training_args: Any,
@@ -141,7 +142,7 @@ def plan_model(model_args: Any, script_args: Any, training_args: Any,
     config, source = architecture_config(model_args.model_name_or_path,
                                          training_args.trust_remote_code)
     check_supported(config.model_type)
-    model = build_meta_model(config, model_args.dtype)
+    model = build_meta_model(config, model_args.dtype, training_args.trust_remote_code)
     quantised = _quantised_linear_params(model, model_args)
     per_quantised = NF4_BYTES if model_args.load_in_4bit else INT8_BYTES
     element = next(model.parameters()).element_size()

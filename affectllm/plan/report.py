@@ -67,7 +67,7 @@ def as_dict(plan: Plan) -> dict[str, Any]:
                        "by_part": {k: {"total": v[0], "trainable": v[1]}
                                    for k, v in m.by_part.items()},
                        "quantised": m.quantised},
-        "lora_modules": len(m.lora_modules),
+        "lora_modules": m.lora_modules,
         "launch": {"label": plan.launch.label, "gpus": plan.launch.gpus,
                    "gpu_memory_gib": plan.launch.gpu_memory_gib},
         "memory_gib": {row.name: round(row.bytes / GIB, 3) for row in e.rows},
