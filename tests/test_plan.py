@@ -147,6 +147,9 @@ def test_bad_input_exits_2(tmp_path, capsys):
     assert cli_main(["plan", "--config", str(tmp_path / "missing.yaml")]) == 2
     assert "missing.yaml" in capsys.readouterr().err
     assert cli_main(["plan", "--config", "recipes/facial_r1/grpo.yaml", "--gpus", "0"]) == 2
+    assert cli_main(["plan", "--config", "recipes/facial_r1/pipeline.yaml"]) == 2
+    assert "a pipeline file: plan the recipe config of each training stage (recipes/facial_r1/" \
+        "sft.yaml" in capsys.readouterr().err
     bert = tmp_path / "bert"
     bert.mkdir()
     (bert / "config.json").write_text('{"model_type": "bert"}')

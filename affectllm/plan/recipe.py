@@ -53,6 +53,11 @@ def load_recipe_args(config: str | Path, extra: list[str] | None = None):
     from affectllm.train.args import parse_args
 
     raw = read_yaml(config)
+    if "stages" in raw:
+        configs = [stage["config"] for stage in raw["stages"]
+                   if isinstance(stage, dict) and stage.get("kind") in ("sft", "grpo")]
+        raise InputError("a pipeline file: plan the recipe config of each training stage "
+                         f"({', '.join(configs) or 'none found'})", path=config)
     _, recipe = recipe_header(config)
     if recipe is None:
         recipe = "grpo" if raw.get("rewards") or "num_generations" in raw else "sft"
