@@ -20,6 +20,7 @@ from affectllm.errors import InputError
 COMMAND_MODULES = (
     "affectllm.commands.tiny_model",
     "affectllm.commands.env",
+    "affectllm.plan.cli",
     "affectllm.data.cli",
     "eval.score_cli",
     "data_synthesis.cli",

@@ -207,16 +207,25 @@ def freeze(model: Any, vision_tower: bool = True, projector: bool = False) -> in
 
     Qwen's projector (`visual.merger`) sits inside the vision module; it counts as projector here.
     """
-    _, vision_names, projector_names = FAMILIES[model.config.model_type]
     frozen = 0
     for name, param in model.named_parameters():
-        inner = name.removeprefix("model.")
-        is_projector = any(inner.startswith(p + ".") for p in projector_names)
-        is_vision = not is_projector and any(inner.startswith(v + ".") for v in vision_names)
-        if (vision_tower and is_vision) or (projector and is_projector):
+        part = model_part(model.config.model_type, name)
+        if (vision_tower and part == "vision") or (projector and part == "projector"):
             param.requires_grad_(False)
             frozen += param.numel()
     return frozen
+
+
+def model_part(model_type: str, name: str) -> str:
+    """'vision', 'projector' or 'language': the part of the model a parameter or module name
+    (of the model, or of a PEFT model wrapping it) belongs to."""
+    _, vision_names, projector_names = FAMILIES[model_type]
+    inner = name.removeprefix("base_model.model.").removeprefix("model.") + "."
+    if any(inner.startswith(p + ".") for p in projector_names):
+        return "projector"
+    if any(inner.startswith(v + ".") for v in vision_names):
+        return "vision"
+    return "language"
 
 
 def load_model_and_processor(

@@ -77,11 +77,15 @@ def write_resolved_config(output_dir: str | Path, script_args: Any, training_arg
 
 
 def dry_run_report(script_args: Any, training_args: Any, model_args: Any, summary: dict) -> str:
-    """What a dry run prints: the summary, then the resolved config as YAML."""
+    """What a dry run prints: the summary, the plan (`affectllm plan`: parameters and memory per
+    GPU of this launch), then the resolved config as YAML."""
     import yaml
+
+    from affectllm.plan import dry_run_lines
 
     lines = ["# dry run: config parsed, early checks passed; no weights were loaded"]
     lines += [f"# {k}: {v}" for k, v in summary.items()]
+    lines += dry_run_lines(script_args, training_args, model_args)  # sizes on the meta device
     body = yaml.safe_dump(resolved_config(script_args, training_args, model_args), sort_keys=False)
     return "\n".join(lines) + "\n" + body
 
