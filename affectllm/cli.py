@@ -5,17 +5,24 @@ parser and sets ``func`` to a function ``(args) -> int``. This file is the compo
 the only place in `affectllm` that imports `eval` and `data_synthesis`, and it does so only to
 register their commands.
 
-Exit codes: 0 ok, 2 bad input (argparse errors and `InputError`), 1 any other failure.
+Exit codes: 0 ok, 2 bad input (argparse errors, `InputError`, and file-system errors on
+the paths given: `USER_PATH_ERRORS`), 1 any other failure.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
 from affectllm import __version__
 from affectllm.errors import InputError
+
+#: File-system errors that come from the paths a user gave (an --out that is a file, a read-only
+#: or full disk, a missing folder): reported like bad input, exit 2, never as a traceback.
+USER_PATH_ERRORS = {errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM,
+                    errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOENT, errno.ENAMETOOLONG}
 
 COMMAND_MODULES = (
     "affectllm.commands.tiny_model",
@@ -49,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except InputError as e:
         print(f"affectllm {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.errno not in USER_PATH_ERRORS:
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"affectllm {args.command}: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

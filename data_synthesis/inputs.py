@@ -22,12 +22,24 @@ BASE_MODEL_DIR = "base_model"
 TOYFACES_DIR = "toyfaces"
 
 
+def check_model(spec: str, source: str | Path | None) -> None:
+    """A model the loop can load (a supported family, a readable config), checked before the run
+    writes anything, so a wrong model never leaves a half-started run behind."""
+    from affectllm.models import check_supported, model_type_of
+
+    try:
+        check_supported(model_type_of(spec))
+    except InputError as e:
+        raise InputError(f"key 'model': {e}", path=source) from None
+
+
 def resolve_model(spec: str | None, out: Path, seed: int, source: str) -> Path | str:
     """The base model's path (or hub id): ``tiny:...`` is built into OUT/base_model if absent."""
     if not spec:
         raise InputError("key 'model': no model given (set 'model' in the config or pass --model)",
                          path=source)
     if not spec.startswith("tiny:"):
+        check_model(spec, source)
         return Path(spec).resolve() if Path(spec).exists() else spec
     from affectllm.tiny import ARCHS, SIZES, save_tiny_model
 

@@ -88,6 +88,8 @@ class SynthesisRun:
             torch.set_num_threads(threads)
 
     def _run(self) -> list[dict[str, Any]]:
+        if not str(self.cfg.model or "").startswith("tiny:"):  # before anything is written
+            resolve_model(self.cfg.model, self.out, self.cfg.seed, self.cfg.source)
         self.out.mkdir(parents=True, exist_ok=True)
         self.manifest = Manifest.load(self.out)
         self._write_config()
