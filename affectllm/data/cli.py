@@ -27,7 +27,7 @@ from affectllm import __version__
 from affectllm.data.readers import READERS, Problems, iter_records, resolve_root
 from affectllm.data.schema import CONVERT_CONFIG, to_hf_dataset
 from affectllm.errors import InputError
-from affectllm.io import atomic_open, write_json
+from affectllm.io import atomic_open, current_umask, ensure_output_dir, write_json
 from affectllm.progress import progress
 
 DATA_FILE = "data.jsonl"
@@ -112,6 +112,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     """``affectllm data convert``."""
     src, out = Path(args.src), Path(args.out)
     root = resolve_root(src, args.format, args.root)
+    ensure_output_dir(out)
     problems, ids, n = Problems(), set(), 0
     data_path = out / DATA_FILE
     with atomic_open(data_path) as f:
@@ -149,6 +150,7 @@ def save_hf(data_path: Path, root: Path, target: Path) -> None:
     dataset = to_hf_dataset(data_path, root)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes it 0700
         dataset.save_to_disk(str(tmp))
         if target.exists():
             shutil.rmtree(target)

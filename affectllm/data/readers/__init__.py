@@ -93,13 +93,21 @@ def resolve_root(src: str | Path, format: str, root: str | Path | None = None) -
 def iter_records(src: str | Path, format: str, problems: Problems,
                  root: str | Path | None = None) -> Iterator[Record]:
     """Stream the located records of `src`; every problem (a bad record, or a whole file that cannot
-    be read) goes to `problems` and reading goes on where it can."""
+    be read) goes to `problems` and reading goes on where it can. A source without a single record
+    or problem is a problem itself ("no records")."""
     reader = get_reader(format)
     src = Path(src)
+    found, before = 0, len(problems)
     try:
-        yield from reader.records(src, resolve_root(src, format, root), problems)
+        for record in reader.records(src, resolve_root(src, format, root), problems):
+            found += 1
+            yield record
     except InputError as e:
         problems.add(e if e.path else InputError(e.reason, src))
+    if not found and len(problems) == before:
+        dropped = sum(problems.dropped.values())
+        problems.add(InputError("no records" + (f" (all {dropped} dropped)" if dropped else
+                                                " (the source is empty)"), src))
 
 
 def read(src: str | Path, format: str = "jsonl", *, root: str | Path | None = None,
