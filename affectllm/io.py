@@ -134,7 +134,7 @@ def ensure_output_dir(path: str | Path) -> Path:
     temporary files of killed runs in it (`remove_stale_temps`)."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise InputError("output folder exists and is not a folder", path=path)
+        raise InputError("the output path exists and is not a folder", path=path)
     with output_errors(path):
         path.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".affectllm-probe.", suffix=".tmp", dir=path)

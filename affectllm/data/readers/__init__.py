@@ -123,12 +123,17 @@ def read(src: str | Path, format: str = "jsonl", *, root: str | Path | None = No
         result.locations.append((record.path, record.line))
     result.dropped, result.problems = dict(problems.dropped), problems.items
     if problems.items and on_error == "raise":
-        first, more = problems.items[0], len(problems.items) - 1
-        note = f" (and {more} more problem(s): run `affectllm data validate`)" if more else ""
-        raise InputError(first.reason + note, first.path, first.line)
+        raise first_problem(problems.items, "run `affectllm data validate`")
     return result
 
 
+def first_problem(problems: list[InputError], hint: str = "") -> InputError:
+    """The first of `problems`, its reason noting how many more there are (and `hint`)."""
+    first, more = problems[0], len(problems) - 1
+    note = f" (and {more} more problem(s){': ' + hint if hint else ''})" if more else ""
+    return InputError(first.reason + note, first.path, first.line)
+
+
 __all__ = ["DEFAULT_LABEL_SETS", "MER_UNIBENCH_DATASETS", "READERS", "MerDataset", "Problems",
-           "ReadResult", "Reader", "Record", "get_reader", "iter_records", "parse_label_list",
+           "ReadResult", "Reader", "Record", "first_problem", "get_reader", "iter_records", "parse_label_list",
            "read", "resolve_root", "split_think"]

@@ -265,6 +265,9 @@ def media_entries(root: Path, obj: dict, keys: dict[str, str]) -> list[dict]:
     out = []
     for key, kind in keys.items():
         value = obj.get(key)
+        if not isinstance(value, (str, list, type(None))):
+            raise InputError(f"{key}: expected a path or a list of paths, got "
+                             f"{type(value).__name__}")
         for raw in ([value] if isinstance(value, str) else value or []):
             out.append(media_entry(root, raw, kind))
     return out
