@@ -225,11 +225,11 @@ DATA = [
          leftovers=("faces/*.jsonl",)),
     # --- training files (the data part of a recipe, checked before any weights are loaded)
     Case("sft-train-file-empty", (*SFT, "--dataset_train", "d.jsonl"), r"d\.jsonl: no records",
-         files={**FAKE_MODEL, "d.jsonl": ""}, leftovers=("run",)),
+         files={**FAKE_MODEL, "d.jsonl": ""}, leftovers=("run",), timeout=300),
     Case("sft-train-image-bomb", (*SFT, "--dataset_train", "d.jsonl"),
          r"a\.png: image too large.*bomb",
          files={**FAKE_MODEL, "d.jsonl": jsonl(sample()), "a.png": png_bomb(20_000, 20_000)},
-         leftovers=("run",)),
+         leftovers=("run",), timeout=300),
 ]
 
 if os.geteuid() != 0:  # permissions do not stop root

@@ -68,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Print FILE:LINE: reason for each problem (malformed JSON, missing fields, "
                     "unknown AU codes, labels outside the label set, missing or unreadable media, "
                     "media paths escaping the data root, duplicate ids), then a summary. Exit 2 "
-                    "if anything is wrong, 0 if clean.")
+                    "if anything is wrong (the first problem is repeated on stderr), 0 if clean.")
     p.add_argument("src", metavar="SRC", help="the corpus file or folder")
     p.add_argument("--format", "-f", default="jsonl", choices=READERS,
                    help=f"one of: {formats} (default: jsonl)")
