@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from affectllm.errors import InputError
+from affectllm.io import load_rgb
 from affectllm.models import PixelBudget, load_model_and_processor
 from affectllm.progress import progress
 
@@ -113,24 +114,17 @@ def media_of(messages: list[dict]) -> tuple[list[Any], list[Any]]:
             if part["type"] == "image":
                 src = part.get("image")
                 images.append(src.convert("RGB") if isinstance(src, Image.Image)
-                              else _open_rgb(src))
+                              else load_rgb(src))
             elif part["type"] == "video":
                 videos.append(_load_video(part.get("video")))
     return images, videos
-
-
-def _open_rgb(path: str):
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return im.convert("RGB")
 
 
 def _load_video(src: Any, num_frames: int = 8):
     """Frames of a video: a list of frames/paths as given, or `num_frames` frames sampled evenly
     from a video file (decoded with PyAV, which qwen-vl-utils already depends on)."""
     if isinstance(src, (list, tuple)):
-        return [_open_rgb(f) if isinstance(f, str) else f for f in src]
+        return [load_rgb(f) if isinstance(f, str) else f for f in src]
     return read_video_frames(src, num_frames)
 
 

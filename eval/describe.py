@@ -13,8 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from affectllm.errors import InputError
 from affectllm.generation import Sampling
-from affectllm.io import resolve_media
+from affectllm.io import open_image_file, resolve_media
 from affectllm.prompts import sample_messages, task_prompt
 from eval.runs import Job, file_stamp, fingerprint, model_stamp
 
@@ -48,8 +49,6 @@ def media_problem(sample: dict, root: str | Path) -> tuple[str, str] | None:
     """``(kind, reason)`` when a sample cannot be sent to the model: ``missing_media`` (a file is
     absent) or ``unreadable_media`` (an image PIL cannot identify); None when its media look fine.
     Checked before generation because one bad image fails the whole batch it is in."""
-    from PIL import Image, UnidentifiedImageError
-
     absent = missing_media(sample, root)
     if absent:
         return "missing_media", f"media file not found: {', '.join(absent)}"
@@ -57,10 +56,10 @@ def media_problem(sample: dict, root: str | Path) -> tuple[str, str] | None:
         if m["type"] != "image":
             continue
         try:
-            with Image.open(resolve_media(root, m["path"])) as im:
+            with open_image_file(resolve_media(root, m["path"])) as im:
                 im.verify()
-        except (UnidentifiedImageError, OSError, SyntaxError) as e:
-            return "unreadable_media", f"unreadable image {m['path']}: {e}"
+        except InputError as e:
+            return "unreadable_media", f"unreadable image {m['path']}: {e.reason}"
     return None
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from affectllm.io import atomic_open
+from affectllm.io import atomic_open, remove_stale_temps
 from eval.confusion import Confusion
 
 
@@ -26,6 +26,7 @@ def _pyplot():
 def _save(fig, path: Path) -> Path:
     plt = _pyplot()
     fig.tight_layout()
+    remove_stale_temps(Path(path).parent)  # those of a run killed while it wrote plots
     with atomic_open(path, "wb") as f:
         fig.savefig(f, format="png", dpi=100)
     plt.close(fig)

@@ -56,7 +56,7 @@ def test_every_planted_fault_is_found_at_its_line(broken_fea20k: Path) -> None:
     assert reasons[4] == "unknown AU code 'AU99'"
     assert reasons[5].startswith("label 'joy' is not in the label set (anger, contempt")
     assert reasons[6] == "media file not found: images/missing.png"
-    assert reasons[7].startswith("media file is not a readable image: images/fake.jpg")
+    assert reasons[7].startswith("media file images/fake.jpg: not a readable image")
     assert "'../secret.png' escapes the data root" in reasons[8]
     assert reasons[9] == f"duplicate id 'a' (first seen at {broken_fea20k}:1)"
     assert all(p.path == str(broken_fea20k) for p in report.problems)

@@ -74,7 +74,7 @@ def test_failing_batch_is_reported_not_raised(tiny_model, images):
     outputs = backend.generate(requests, Sampling(max_new_tokens=4), retries=1)
     by_id = {o.id: o for o in outputs}
     failed = [o.id for o in outputs if o.error]
-    assert "s0" in failed and "FileNotFoundError" in by_id["s0"].error
+    assert "s0" in failed and "face.png: media file not found" in by_id["s0"].error
     assert by_id["s0"].texts == []
     assert any(o.error is None and o.texts for o in outputs), "other batches still ran"
 

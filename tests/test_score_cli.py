@@ -140,7 +140,7 @@ def test_unreadable_files_exit_2(tmp_path, capsys):
     binary = tmp_path / "bin.csv"
     binary.write_bytes(b"name,openset\n\xff\xfe\x00bad\n")
     code, _, err = run_cli(["score", "ew", "--gt", str(binary), "--pred", str(good)], capsys)
-    assert code == 2 and "bin.csv: not UTF-8 text" in err
+    assert code == 2 and "bin.csv:2: not UTF-8 text" in err
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     code, _, err = run_cli(["score", "ew", "--gt", str(empty), "--pred", str(good)], capsys)

@@ -158,7 +158,7 @@ def test_generation_failure_is_reported_not_fatal(tmp_path, faces, tiny_model, c
                           backend_options={"batch_size": 1})
     (stats,) = synth(config, tmp_path / "out", rounds=1)
     assert stats["generation_failed"]["ids"] == [broken["id"]]
-    assert "FileNotFoundError" in stats["generation_failed"]["errors"][broken["id"]]
+    assert "media file not found" in stats["generation_failed"]["errors"][broken["id"]]
     assert stats["attempts"][0]["generation_failed"] == 1
     retried = 4 - 1 - stats["attempts"][0]["accepted"]  # the broken item is not tried again
     assert [a["items"] for a in stats["attempts"]] == ([4, retried] if retried else [4])

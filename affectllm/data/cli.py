@@ -14,6 +14,7 @@ finds the media wherever DIR is. Files are written atomically: a failed conversi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -21,13 +22,14 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 from affectllm import __version__
-from affectllm.data.readers import READERS, Problems, iter_records, resolve_root
+from affectllm.data.readers import READERS, Problems, first_problem, iter_records, resolve_root
 from affectllm.data.schema import CONVERT_CONFIG, to_hf_dataset
 from affectllm.errors import InputError
-from affectllm.io import atomic_open, write_json
+from affectllm.io import atomic_open, current_umask, ensure_output_dir, write_json
 from affectllm.progress import progress
 
 DATA_FILE = "data.jsonl"
@@ -66,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Print FILE:LINE: reason for each problem (malformed JSON, missing fields, "
                     "unknown AU codes, labels outside the label set, missing or unreadable media, "
                     "media paths escaping the data root, duplicate ids), then a summary. Exit 2 "
-                    "if anything is wrong, 0 if clean.")
+                    "if anything is wrong (the first problem is repeated on stderr), 0 if clean.")
     p.add_argument("src", metavar="SRC", help="the corpus file or folder")
     p.add_argument("--format", "-f", default="jsonl", choices=READERS,
                    help=f"one of: {formats} (default: jsonl)")
@@ -113,9 +115,12 @@ def cmd_convert(args: argparse.Namespace) -> int:
     """``affectllm data convert``."""
     src, out = Path(args.src), Path(args.out)
     root = resolve_root(src, args.format, args.root)
+    ensure_output_dir(out)
     problems, ids, n = Problems(), set(), 0
     data_path = out / DATA_FILE
-    with atomic_open(data_path) as f:
+    # The config is written first (a data.jsonl never stands without its data root) and put back
+    # as it was when data.jsonl then cannot be written.
+    with _restored_on_error(out / CONVERT_CONFIG), atomic_open(data_path) as f:
         for record in progress(iter_records(src, args.format, problems, root),
                                desc=f"converting {args.format}", unit="rec"):
             if record.sample["id"] in ids:
@@ -130,6 +135,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
                 print(problem, file=sys.stderr)
             raise InputError(f"{len(problems.items)} problem(s) in {src}; nothing written (fix "
                              "them, or pass --skip-invalid to leave those records out)")
+        if n == 0:
+            raise InputError(f"no valid records in {src}; nothing written")
         config = {"format": args.format, "src": str(src.resolve()), "out": str(out.resolve()),
                   "data_root": str(root), "hf": args.hf, "skip_invalid": args.skip_invalid,
                   "counts": {"samples": n, "dropped": dict(problems.dropped),
@@ -145,11 +152,27 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _restored_on_error(path: Path) -> Iterator[None]:
+    """Put the file at `path` back as it was before the block (or remove it) if the block fails."""
+    before = path.read_bytes() if path.is_file() else None
+    try:
+        yield
+    except BaseException:
+        if before is None:
+            path.unlink(missing_ok=True)
+        elif path.is_file() and path.read_bytes() != before:
+            with atomic_open(path, "wb") as f:
+                f.write(before)
+        raise
+
+
 def save_hf(data_path: Path, root: Path, target: Path) -> None:
     """`save_to_disk` the canonical file as an HF dataset, replacing `target` only when complete."""
     dataset = to_hf_dataset(data_path, root)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes it 0700
         dataset.save_to_disk(str(tmp))
         if target.exists():
             shutil.rmtree(target)
@@ -169,7 +192,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for problem in report.problems:
         print(problem)
     print(report.summary())
-    return 0 if report.ok else 2
+    if not report.ok:  # the report is on stdout; the first problem also ends the run on stderr
+        raise first_problem(report.problems)
+    return 0
 
 
 def cmd_toyfaces(args: argparse.Namespace) -> int:

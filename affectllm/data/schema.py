@@ -33,13 +33,14 @@ one image when it is needed, and `with_images` does that on row access.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from affectllm.errors import InputError
-from affectllm.io import read_jsonl, resolve_media, write_jsonl
+from affectllm.io import load_rgb, read_jsonl, resolve_media, write_jsonl
 from rewards.aus import sort_aus
 from rewards.labels import canonical_label
 
@@ -77,22 +78,109 @@ def make_sample(id: str, source: str, *, media: Iterable[dict] | None = None, qu
                 labels: Iterable[str] = (), openset: Iterable[str] = (), aus: Iterable[str] = (),
                 valence: float | None = None, reasoning: str = "", answer: str | None = None,
                 meta: dict | str | None = None) -> dict:
-    """Build a canonical sample, normalising labels and AU codes once, here."""
-    return {
-        "id": str(id),
-        "source": source,
-        "media": [{"type": m["type"], "path": str(m["path"])} for m in (media or [])],
-        "question": question or "",
-        "labels": _unique(canonical_label(x) for x in labels if str(x).strip()),
+    """Build a canonical sample, normalising labels and AU codes once, here. A value of the wrong
+    type (a scalar for a list, a number for a text, a bool, a non-finite valence, text that is not
+    valid Unicode) raises ValueError naming the field."""
+    sample = {
+        "id": _id(id),
+        "source": _text("source", source),
+        "media": [_media(m) for m in _items("media", media, dict)],
+        "question": _text("question", question, optional=True),
+        "labels": _unique(canonical_label(x) for x in _items("labels", labels) if x.strip()),
         # Open-set words are only lower-cased and trimmed: the emotion-wheel metric maps surface
         # forms itself, and aliasing them here (scared -> fear) would change the official numbers.
-        "openset": _unique(" ".join(str(x).lower().split()) for x in openset if str(x).strip()),
-        "aus": sort_aus(aus),
-        "valence": None if valence is None else float(valence),
-        "reasoning": reasoning or "",
-        "answer": answer,
-        "meta": meta if isinstance(meta, str) else json.dumps(meta or {}, ensure_ascii=False),
+        "openset": _unique(" ".join(x.lower().split()) for x in _items("openset", openset)
+                           if x.strip()),
+        "aus": sort_aus(_items("aus", aus)),
+        "valence": _valence(valence),
+        "reasoning": _text("reasoning", reasoning, optional=True),
+        "answer": None if answer is None else _text("answer", answer),
+        "meta": _meta(meta),
     }
+    _check_unicode(sample)
+    return sample
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _id(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"id: expected a string, got {_kind(value)}")
+    return str(value)
+
+
+def _text(field: str, value: Any, optional: bool = False) -> str:
+    if value is None and optional:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{field}: expected a string, got {_kind(value)}")
+    return value
+
+
+def _items(field: str, value: Any, kind: type = str) -> list:
+    """`value` as a list of `kind` (None is empty); a scalar, a string or a mapping is refused."""
+    if value is None:
+        return []
+    what = "objects" if kind is dict else "strings"
+    if isinstance(value, (str, bytes, dict)) or not isinstance(value, Iterable):
+        raise ValueError(f"{field}: expected a list of {what}, got {_kind(value)}")
+    items = list(value)
+    for item in items:
+        if not isinstance(item, kind):
+            raise ValueError(f"{field}: expected a list of {what}, got an item of type "
+                             f"{_kind(item)}")
+    return items
+
+
+def _media(entry: dict) -> dict:
+    extra = sorted(set(entry) - {"type", "path"})
+    if (extra or entry.get("type") not in MEDIA_TYPES or not isinstance(entry.get("path"), str)
+            or not entry["path"].strip()):
+        raise ValueError(f"media: bad entry {entry!r}: expected exactly a type (one of "
+                         f"{', '.join(MEDIA_TYPES)}) and a non-empty path string")
+    return {"type": entry["type"], "path": entry["path"]}
+
+
+def _valence(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"valence: expected a number or null, got {_kind(value)}")
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        raise ValueError(f"valence: expected a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"valence: expected a finite number, got {value!r}")
+    return number
+
+
+def _meta(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if value is not None and not isinstance(value, dict):
+        raise ValueError(f"meta: expected an object or a string, got {_kind(value)}")
+    try:
+        return json.dumps(value or {}, ensure_ascii=False, allow_nan=False)
+    except ValueError as e:  # NaN / Infinity
+        raise ValueError(f"meta: {e}") from None
+    except RecursionError:
+        raise ValueError("meta: nested too deeply") from None
+
+
+def _check_unicode(sample: dict) -> None:
+    """Refuse text that cannot be written as UTF-8 (a lone surrogate such as ``"\\ud800"``)."""
+    for field, value in sample.items():
+        for text in value if isinstance(value, list) else [value]:
+            for part in text.values() if isinstance(text, dict) else [text]:
+                if isinstance(part, str):
+                    try:
+                        part.encode("utf-8")
+                    except UnicodeEncodeError as e:
+                        raise ValueError(f"{field}: not valid Unicode text ({e.reason} "
+                                         f"{part[e.start]!r} at character {e.start + 1})") from None
 
 
 def _unique(items: Iterable[str]) -> list[str]:
@@ -100,19 +188,16 @@ def _unique(items: Iterable[str]) -> list[str]:
 
 
 def check_sample(obj: Any, path: str | Path | None = None, line: int | None = None) -> dict:
-    """Validate the shape of one canonical record; return it normalised or raise InputError."""
+    """Validate the shape and types of one canonical record; return it normalised or raise
+    InputError."""
     if not isinstance(obj, dict):
         raise InputError("expected a JSON object", path, line)
-    missing = [k for k in ("id", "source") if not obj.get(k)]
+    missing = [k for k in ("id", "source") if obj.get(k) in (None, "", [], {})]
     if missing:
         raise InputError(f"missing required field(s): {', '.join(missing)}", path, line)
     unknown = sorted(set(obj) - set(FIELDS))
     if unknown:
         raise InputError(f"unknown field(s): {', '.join(unknown)}", path, line)
-    for m in obj.get("media") or []:
-        if not isinstance(m, dict) or m.get("type") not in MEDIA_TYPES or not m.get("path"):
-            raise InputError(f"bad media entry {m!r}: needs type in {MEDIA_TYPES} and a path",
-                             path, line)
     try:
         return make_sample(**{k: obj[k] for k in FIELDS if k in obj})
     except ValueError as e:
@@ -120,13 +205,19 @@ def check_sample(obj: Any, path: str | Path | None = None, line: int | None = No
 
 
 def load_samples(path: str | Path) -> list[dict]:
-    """Read a canonical JSONL file (see `check_sample`)."""
-    return [check_sample(obj, path, lineno) for lineno, obj in read_jsonl(path)]
+    """Read a canonical JSONL file (see `check_sample`); a file without records is refused."""
+    return list(iter_samples(path))
 
 
 def iter_samples(path: str | Path) -> Iterator[dict]:
+    """The samples of a canonical JSONL file, checked one by one; InputError at the end when
+    there were none (an empty training, evaluation or seed file is bad input)."""
+    n = 0
     for lineno, obj in read_jsonl(path):
+        n += 1
         yield check_sample(obj, path, lineno)
+    if n == 0:
+        raise InputError("no records (the file is empty)", path=path)
 
 
 def save_samples(path: str | Path, samples: Iterable[dict]) -> int:
@@ -194,20 +285,11 @@ def to_hf_dataset(samples_or_path: Iterable[dict] | str | Path,
 
 def open_image(sample: dict, root: str | Path, index: int = 0) -> Image.Image:
     """The `index`-th image of `sample` as an RGB PIL image. The path is refused (never opened) if
-    it escapes `root`; a missing or undecodable file raises InputError."""
-    from PIL import Image, UnidentifiedImageError
-
+    it escapes `root`; a missing or undecodable file, or a decompression bomb, raises InputError."""
     images = [m for m in sample["media"] if m["type"] == "image"]
     if index >= len(images):
         raise InputError(f"sample {sample.get('id')!r} has no image #{index}")
-    full = resolve_media(root, images[index]["path"])
-    try:
-        with Image.open(full) as im:
-            return im.convert("RGB")
-    except FileNotFoundError:
-        raise InputError("media file not found", path=full) from None
-    except (UnidentifiedImageError, OSError) as e:
-        raise InputError(f"not a readable image ({e})", path=full) from None
+    return load_rgb(resolve_media(root, images[index]["path"]))
 
 
 def with_images(dataset: Dataset, root: str | Path) -> Dataset:

@@ -32,7 +32,7 @@ from pathlib import Path
 from PIL import Image, ImageChops, ImageDraw
 
 from affectllm.data.schema import make_sample
-from affectllm.io import write_jsonl
+from affectllm.io import ensure_output_dir, output_errors, write_jsonl
 from affectllm.progress import progress
 from rewards.aus import AU_NAMES, au_number
 
@@ -538,8 +538,9 @@ def generate_toyfaces(out: str | Path, n: int = 4000, seed: int = 0, size: int =
         raise ValueError("n must be at least 1")
     if size < 32:
         raise ValueError("size must be at least 32 pixels")
-    out = Path(out)
-    (out / "images").mkdir(parents=True, exist_ok=True)
+    out = ensure_output_dir(out)
+    with output_errors(out / "images"):
+        (out / "images").mkdir(exist_ok=True)
     sizes = _split_sizes(n, splits)
     split_of = [name for name, count in zip(SPLITS, sizes) for _ in range(count)]
     jobs = [(k, emotion, split_of[k], seed, size, str(out), variation, reasoning)

@@ -16,11 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
 from affectllm.data.readers import DEFAULT_LABEL_SETS, Problems, Record, iter_records, resolve_root
 from affectllm.errors import InputError
-from affectllm.io import resolve_media
+from affectllm.io import open_image_file, resolve_media
 from affectllm.progress import progress
 from rewards.aus import is_known_au
 from rewards.labels import canonical_label
@@ -112,7 +110,7 @@ def check_media(root: Path, media: dict) -> str | None:
         return f"media path is not a file: {rel}"
     try:
         if media["type"] == "image":
-            with Image.open(full) as im:
+            with open_image_file(full) as im:
                 im.verify()
         else:
             with full.open("rb") as f:
@@ -120,6 +118,6 @@ def check_media(root: Path, media: dict) -> str | None:
                     return f"media file is empty: {rel}"
     except PermissionError:
         return f"media file is unreadable (permission denied): {rel}"
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        return f"media file is not a readable image: {rel} ({type(e).__name__}: {e})"
+    except InputError as e:
+        return f"media file {rel}: {e.reason}"
     return None

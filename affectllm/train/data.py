@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from affectllm.errors import InputError
+from affectllm.io import load_rgb, open_image_file
 from affectllm.models import PixelBudget
 from affectllm.prompts import sample_messages, target_text, task_prompt
 
@@ -72,6 +73,9 @@ def _check_media(rows: list[dict], source: str | Path) -> None:
     missing = [p for r in rows for p in r["images"] if not Path(p).is_file()]
     if missing:
         raise InputError(f"{len(missing)} image file(s) not found, e.g. {missing[0]}", path=source)
+    for path in dict.fromkeys(p for r in rows for p in r["images"]):
+        with open_image_file(path):  # the header only: an unreadable file or a decompression
+            pass                     # bomb is refused now, not in the middle of training
 
 
 def sft_rows(samples: Iterable[dict], root: Path, prompt: str | None, system: str | None = None,
@@ -162,9 +166,7 @@ class ImageLoader:
 
     def size(self, path: str) -> tuple[int, int]:
         """The (width, height) `load(path)` returns, reading only the file header."""
-        from PIL import Image
-
-        with Image.open(path) as im:
+        with open_image_file(path) as im:
             return self.target_size(*im.size)
 
     def load(self, path: str):
@@ -174,11 +176,7 @@ class ImageLoader:
             return image
         from PIL import Image
 
-        try:
-            with Image.open(path) as im:
-                image = im.convert("RGB")
-        except OSError as e:
-            raise InputError(f"not a readable image ({e})", path=path) from None
+        image = load_rgb(path)
         size = self.target_size(*image.size)
         if size != image.size:
             image = image.resize(size, Image.Resampling.BICUBIC)

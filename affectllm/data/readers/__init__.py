@@ -93,13 +93,21 @@ def resolve_root(src: str | Path, format: str, root: str | Path | None = None) -
 def iter_records(src: str | Path, format: str, problems: Problems,
                  root: str | Path | None = None) -> Iterator[Record]:
     """Stream the located records of `src`; every problem (a bad record, or a whole file that cannot
-    be read) goes to `problems` and reading goes on where it can."""
+    be read) goes to `problems` and reading goes on where it can. A source without a single record
+    or problem is a problem itself ("no records")."""
     reader = get_reader(format)
     src = Path(src)
+    found, before = 0, len(problems)
     try:
-        yield from reader.records(src, resolve_root(src, format, root), problems)
+        for record in reader.records(src, resolve_root(src, format, root), problems):
+            found += 1
+            yield record
     except InputError as e:
         problems.add(e if e.path else InputError(e.reason, src))
+    if not found and len(problems) == before:
+        dropped = sum(problems.dropped.values())
+        problems.add(InputError("no records" + (f" (all {dropped} dropped)" if dropped else
+                                                " (the source is empty)"), src))
 
 
 def read(src: str | Path, format: str = "jsonl", *, root: str | Path | None = None,
@@ -115,12 +123,17 @@ def read(src: str | Path, format: str = "jsonl", *, root: str | Path | None = No
         result.locations.append((record.path, record.line))
     result.dropped, result.problems = dict(problems.dropped), problems.items
     if problems.items and on_error == "raise":
-        first, more = problems.items[0], len(problems.items) - 1
-        note = f" (and {more} more problem(s): run `affectllm data validate`)" if more else ""
-        raise InputError(first.reason + note, first.path, first.line)
+        raise first_problem(problems.items, "run `affectllm data validate`")
     return result
 
 
+def first_problem(problems: list[InputError], hint: str = "") -> InputError:
+    """The first of `problems`, its reason noting how many more there are (and `hint`)."""
+    first, more = problems[0], len(problems) - 1
+    note = f" (and {more} more problem(s){': ' + hint if hint else ''})" if more else ""
+    return InputError(first.reason + note, first.path, first.line)
+
+
 __all__ = ["DEFAULT_LABEL_SETS", "MER_UNIBENCH_DATASETS", "READERS", "MerDataset", "Problems",
-           "ReadResult", "Reader", "Record", "get_reader", "iter_records", "parse_label_list",
+           "ReadResult", "Reader", "Record", "first_problem", "get_reader", "iter_records", "parse_label_list",
            "read", "resolve_root", "split_think"]

@@ -9,7 +9,6 @@ records a format marks as unusable (``is_valid: false``) are counted as dropped,
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from collections import Counter
@@ -20,7 +19,7 @@ from typing import Any
 
 from affectllm.data.schema import make_sample
 from affectllm.errors import InputError
-from affectllm.io import resolve_media
+from affectllm.io import iter_csv_rows, jsonl_lines, parse_jsonl_line, read_text, resolve_media
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".flv", ".mpg", ".mpeg", ".m4v")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
@@ -92,17 +91,17 @@ def folder_of(src: Path) -> Path:
 
 
 def iter_jsonl(path: Path, problems: Problems) -> Iterator[tuple[int, Any]]:
-    """(line, object) per non-blank line; malformed lines go to `problems` and reading goes on."""
-    with _open_text(path) as f:
-        for lineno, line in enumerate(f, start=1):
-            if problems.full:
-                return
-            if not line.strip():
-                continue
-            try:
-                yield lineno, json.loads(line)
-            except json.JSONDecodeError as e:
-                problems.add(InputError(f"malformed JSON: {e.msg} (column {e.colno})", path, lineno))
+    """(line, object) per non-blank line; malformed lines (bad UTF-8 or JSON) go to `problems`
+    and reading goes on."""
+    for lineno, raw in jsonl_lines(path):
+        if problems.full:
+            return
+        try:
+            obj = parse_jsonl_line(raw, path, lineno)
+        except InputError as e:
+            problems.add(e)
+            continue
+        yield lineno, obj
 
 
 def iter_json_array(path: Path, problems: Problems) -> Iterator[tuple[int, Any]]:
@@ -128,6 +127,8 @@ def iter_json_array(path: Path, problems: Problems) -> Iterator[tuple[int, Any]]
                 raise json.JSONDecodeError("expected ',' or ']' after an array element", text, pos)
     except json.JSONDecodeError as e:
         problems.add(InputError(f"malformed JSON: {e.msg} (column {e.colno})", path, e.lineno))
+    except RecursionError:
+        problems.add(InputError("JSON nested too deeply", path, line))
 
 
 def iter_json_records(path: Path, problems: Problems) -> Iterator[tuple[int, Any]]:
@@ -138,39 +139,33 @@ def iter_json_records(path: Path, problems: Problems) -> Iterator[tuple[int, Any
 
 def iter_csv(path: Path, required: Sequence[str] = ()) -> Iterator[tuple[int, dict[str, str]]]:
     """(line a row starts on, row) with lower-cased, trimmed column names. A header without the
-    `required` columns raises InputError at line 1."""
-    with _open_text(path, newline="") as f:
-        reader = csv.reader(f)
-        try:
-            header = [h.strip().lower() for h in next(reader)]
-        except StopIteration:
-            raise InputError("empty CSV file (no header)", path, 1) from None
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise InputError(f"missing column(s) {', '.join(missing)} (header: {', '.join(header)})",
-                             path, 1)
-        start = reader.line_num + 1
-        for row in reader:
-            if any(cell.strip() for cell in row):
-                yield start, {h: (row[k].strip() if k < len(row) else "") for k, h in enumerate(header)}
-            start = reader.line_num + 1
+    `required` columns raises InputError at line 1; bad UTF-8 or malformed CSV raises it at its
+    line (`affectllm.io.iter_csv_rows`)."""
+    rows = iter_csv_rows(path)
+    try:
+        header = [h.strip().lower() for h in next(rows)[1]]
+    except StopIteration:
+        raise InputError("empty CSV file (no header)", path, 1) from None
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise InputError(f"missing column(s) {', '.join(missing)} (header: {', '.join(header)})",
+                         path, 1)
+    for start, row in rows:
+        if any(cell.strip() for cell in row):
+            yield start, {h: (row[k].strip() if k < len(row) else "") for k, h in enumerate(header)}
 
 
 def csv_header(path: Path) -> list[str]:
     """The lower-cased, trimmed column names of a CSV file."""
-    with _open_text(path, newline="") as f:
-        return [h.strip().lower() for h in next(csv.reader(f), [])]
-
-
-def _open_text(path: Path, newline: str | None = None):
-    if not path.is_file():
-        raise InputError("file not found", path=path)
-    return path.open(encoding="utf-8-sig", newline=newline)
+    return [h.strip().lower() for h in next(iter_csv_rows(path), (1, []))[1]]
 
 
 def _read_text(path: Path, limit: int = -1) -> str:
-    with _open_text(path) as f:
-        return f.read(limit)
+    """The whole text (`affectllm.io.read_text`), or a sniff of its first `limit` bytes."""
+    if limit < 0 or not path.is_file():
+        return read_text(path)
+    with path.open("rb") as f:
+        return f.read(limit).decode("utf-8-sig", errors="ignore")
 
 
 def _line_at(text: str, pos: int) -> int:
@@ -270,6 +265,9 @@ def media_entries(root: Path, obj: dict, keys: dict[str, str]) -> list[dict]:
     out = []
     for key, kind in keys.items():
         value = obj.get(key)
+        if not isinstance(value, (str, list, type(None))):
+            raise InputError(f"{key}: expected a path or a list of paths, got "
+                             f"{type(value).__name__}")
         for raw in ([value] if isinstance(value, str) else value or []):
             out.append(media_entry(root, raw, kind))
     return out

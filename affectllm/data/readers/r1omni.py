@@ -59,6 +59,8 @@ def to_sample(obj: dict, root: Path, make_id: IdMaker) -> dict:
                None)
     if gpt is None:
         raise InputError("conversations has no gpt turn")
+    if not isinstance(gpt, str) or not isinstance(human, (str, type(None))):
+        raise InputError("conversations: a turn's value must be a string")
     reasoning, answer = split_think(gpt)
     extra = {k: v for k, v in obj.items() if k not in MEDIA_KEYS and k not in ("id", "conversations")}
     return sample(id=make_id(obj.get("id"), Path(media[0]["path"]).stem), source=NAME, media=media,
