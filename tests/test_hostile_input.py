@@ -252,7 +252,7 @@ def config(**keys) -> str:
 
 
 RECIPES = [
-    Case("recipe-malformed-yaml", recipe(SFT_SCRIPT), r"c\.yaml:2: malformed YAML",
+    Case("recipe-malformed-yaml", recipe(SFT_SCRIPT), r"c\.yaml:\d+: malformed YAML",
          files={"c.yaml": "model_name_or_path: m\nlr: [1, 2\n"}),
     Case("recipe-top-level-list", recipe(SFT_SCRIPT), r"c\.yaml: expected a mapping",
          files={"c.yaml": "- a\n- b\n"}),
