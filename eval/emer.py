@@ -141,9 +141,12 @@ def load(root: Path, limit: int | None, language: str = "zh",
     folder; InputError when it is not one."""
     media = (media_root or root).resolve()
     result = read(root, "emer", root=media, on_error="skip")
-    whole = [p for p in result.problems if p.line is None and "no media file" not in p.reason]
-    if not result.samples and whole:
-        raise InputError(whole[0].reason, whole[0].path)
+    unreadable = [p for p in result.problems if "no media file" not in p.reason]
+    if not result.samples and unreadable:  # say which file and why, not just "no sample"
+        more = len(unreadable) - 1
+        first = unreadable[0]
+        raise InputError(first.reason + (f" (and {more} more problem(s))" if more else ""),
+                         first.path, first.line)
     skipped = [{"dataset": BENCHMARK, "name": None,
                 "kind": "missing_media" if "no media file" in p.reason else "invalid",
                 "reason": p.reason, "file": p.path, "line": p.line} for p in result.problems]
