@@ -201,3 +201,30 @@ def test_not_an_emer_folder(tmp_path):
         run(_config("org/model", tmp_path, tmp_path / "out", judge="none"))
     with pytest.raises(InputError, match="--protocol"):
         run(_config("org/model", tmp_path, tmp_path / "out", judge="none", protocol="gpt"))
+
+
+def test_relative_data_and_media_roots(emer, tmp_path, monkeypatch, capsys):
+    """Issue 11: relative SRC and --media-root read the same samples as absolute ones; an EMER
+    eval on a header-only gt-eng.csv names that file and the reason."""
+    v1, v2, media = emer
+    expected = read(v2, "emer", root=media, on_error="skip").samples
+    monkeypatch.chdir(v2.parents[1])
+    rel_v2, rel_media = v2.relative_to(v2.parents[1]), media.relative_to(v2.parents[1])
+    assert read(rel_v2, "emer", root=rel_media, on_error="skip").samples == expected
+    code = main(["data", "convert", str(rel_v2), "--format", "emer", "--media-root",
+                 str(rel_media), "--out", str(tmp_path / "conv"), "--skip-invalid"])
+    assert code == 0, capsys.readouterr().err
+    # descriptions kept from "another toolkit", re-scored without a judge from relative roots
+    out = tmp_path / "rel"
+    out.mkdir()
+    (out / "descriptions.jsonl").write_text("".join(json.dumps(
+        {"id": s["id"], "key": "x", "text": "happy", "error": None}) + "\n" for s in expected))
+    report = run(_config("/not/a/model", rel_v2, out, judge="none", rescore=True,
+                         media_root=rel_media, language="en"))
+    assert report["n_samples"] == len(expected) == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "gt-eng.csv").write_text("names,emotions,subtitles,reasons\n")
+    with pytest.raises(InputError, match="no data rows") as caught:
+        run(_config("/not/a/model", empty, tmp_path / "o", judge="none", rescore=True))
+    assert caught.value.path == str(empty / "gt-eng.csv")
