@@ -329,7 +329,9 @@ class MediaFolder:
             raise InputError(f"no media file for {name!r} (looked for {name}.* in {where})")
         best = min(found, key=lambda p: self.PRIORITY.index(p.suffix.lower()))
         try:
-            rel = best.resolve().relative_to(self.root.resolve()).as_posix()
+            # the folder made absolute (the file name kept: a link is checked, not followed,
+            # here; `media_entry` refuses one that leads out of the root)
+            rel = (best.parent.resolve() / best.name).relative_to(self.root.resolve()).as_posix()
         except ValueError:
             raise InputError(f"media file {str(best)!r} for {name!r} is outside the data root "
                              f"{str(self.root)!r}") from None
