@@ -1,7 +1,7 @@
 """``affectllm eval``: run a benchmark end to end (generate, extract, score, report).
 
     affectllm eval mer-unibench --model PATH --data-root DIR [--datasets ...] [--extractor answer|lexicon|MODEL]
-    affectllm eval emer         --model PATH --data-root DIR --judge MODEL|none [--protocol official|project]
+    affectllm eval emer         --model PATH --data-root DIR --judge MODEL|none [--protocol affectgpt|project]
     affectllm eval facial       --model PATH --data DIR_OR_JSONL [--split test] [--limit N]
 
 Every run writes OUT/config.json (the resolved config), OUT/report.json, OUT/report.md and
@@ -198,7 +198,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "emer", help="EMER descriptions: judge clue/label overlap (1-10), EW F-score, ROUGE-L",
         description="EMER: the model describes each clip; a judge LLM rates clue overlap and "
                     "label overlap with the reference description on 1-10, by default with the "
-                    "official protocol (prompts, parsing, averaging) on the Chinese references; "
+                    "AffectGPT protocol (its steps, parsing and averaging; prompts in our own "
+                    "words; a local judge, so not comparable with published numbers) on the "
+                    "Chinese references; "
                     "EW F-score of the emotion words (lexicon) and ROUGE-L need no judge.")
     _add_model_args(p, "affectgpt", 512)
     _opt(p, "data-root", required=True,
@@ -208,11 +210,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
          help="folder with the clips (video-process/, video/ or the clips themselves), e.g. the "
               "MER2023 dataset folder (default: the data root)")
     _opt(p, "judge", required=True, help="judge LLM (model path) or none")
-    _opt(p, "protocol", choices=("official", "project"), default="official",
-         help="official: AffectGPT's EMER judge prompts, reply parsing and averaging (default); "
+    _opt(p, "protocol", choices=("affectgpt", "project"), default="affectgpt",
+         help="affectgpt: AffectGPT's EMER judge steps, reply parsing and averaging, prompts in "
+              "our own words (default); "
               "project: this project's own judge prompts")
     _opt(p, "language", choices=("zh", "en"), default="zh",
-         help="reference descriptions the judge compares with (official: zh, the default)")
+         help="reference descriptions the judge compares with (AffectGPT uses zh, the default)")
     _add_helper_sampling(p, "judge", "judge")
     p.set_defaults(func=cmd_emer)
 

@@ -1,7 +1,7 @@
 """EMER end to end: the model describes each clip; the description is compared with the reference.
 
     affectllm eval emer --model M --data-root EMER/dataset-v2 --judge JUDGE|none
-                        [--protocol official|project] [--language zh|en] [--media-root CLIPS]
+                        [--protocol affectgpt|project] [--language zh|en] [--media-root CLIPS]
 
 EMER as released (the folders `affectllm.data.readers.emer` reads: dataset-v1 ``gt-eng.csv`` +
 ``gt-chi.csv``, dataset-v2 ``final-EMER-reason.csv``; clips in ``video-process/``, ``video/`` or
@@ -10,13 +10,14 @@ EMER as released (the folders `affectllm.data.readers.emer` reads: dataset-v1 ``
 =================  ================================================================================
 metric             definition
 =================  ================================================================================
-clue_overlap       judge LLM, 1-10. ``--protocol official`` (default): the official clue-overlap
-                   prompt on the reference and the description, the official reply parsing and
-                   averaging (`eval.emer_official`). ``--protocol project``: the project's own
-                   prompt (`eval.judge.CLUE_PROMPT`, parsed by `eval.judge.parse_score`).
-label_overlap      judge LLM, 1-10. official: each description is first reduced to its emotion words
-                   (one summary call for the reference, one for the description), then the two
-                   summaries are rated; project: one call (`eval.judge.LABEL_PROMPT`).
+clue_overlap       judge LLM, 1-10. ``--protocol affectgpt`` (default): AffectGPT's clue-overlap
+                   step (prompts in our own words) on the reference and the description, upstream's
+                   reply parsing and averaging (`eval.emer_affectgpt`). ``--protocol project``: the
+                   project's own prompt (`eval.judge.CLUE_PROMPT`, parsed by
+                   `eval.judge.parse_score`).
+label_overlap      judge LLM, 1-10. affectgpt: each description is first reduced to its emotion
+                   words (one summary call for the reference, one for the description), then the
+                   two summaries are rated; project: one call (`eval.judge.LABEL_PROMPT`).
 ew_fscore          (project metric) EW F-score, level 1, of the emotion words the lexicon finds in
                    the English reference and in the description (`rewards.find_emotion_words`);
                    references without a wheel word are not counted (n_counted)
@@ -24,11 +25,12 @@ rouge_l            (project metric) mean ROUGE-L F-measure (``rouge-score``) of 
                    against the English reference
 =================  ================================================================================
 
-References: ``--language zh`` (default, the official protocol) judges against the Chinese
+References: ``--language zh`` (default, as in AffectGPT's protocol) judges against the Chinese
 descriptions (``reason_zh``), ``en`` against the English ones; samples without a reference in that
 language are skipped and listed. The judge means are over valid replies; invalid ones are counted.
-The official judge was GPT-3.5 (temperature 0); a local judge is the same method, not the same
-measurement, and the report says so.
+AffectGPT's judge was GPT-3.5 (temperature 0) with its own prompt text; a local judge with our
+wording is the same method, not the same measurement (scores are not directly comparable with
+published numbers), and the report says so.
 
 The description is the model's text with ``<think>``/``<answer>`` tags removed (think, then answer).
 A failed generation counts as an empty description (listed). Output: OUT/descriptions.jsonl,
@@ -47,8 +49,8 @@ from affectllm.generation import Sampling
 from affectllm.io import write_jsonl
 from affectllm.progress import progress
 from eval.describe import description_jobs, resolve_prompt, sample_meta, split_by_media
-from eval.emer_official import LANGUAGES, parse_official_score
-from eval.emer_official import PROMPTS as OFFICIAL_PROMPTS
+from eval.emer_affectgpt import LANGUAGES, parse_affectgpt_score
+from eval.emer_affectgpt import PROMPTS as AFFECTGPT_PROMPTS
 from eval.extract import lexicon_words
 from eval.judge import PROMPTS, judge_mean, parse_score
 from eval.plots import bar_plot
@@ -71,7 +73,7 @@ from rewards.completion import parse_completion
 
 BENCHMARK = "emer"
 NO_JUDGE = "none"
-PROTOCOLS = ("official", "project")
+PROTOCOLS = ("affectgpt", "project")
 JUDGED = ("clue_overlap", "label_overlap")
 
 
@@ -81,7 +83,7 @@ class EmerConfig:
     data_root: Path
     out: Path
     judge: str = NO_JUDGE
-    protocol: str = "official"
+    protocol: str = "affectgpt"
     language: str = "zh"
     media_root: Path | None = None
     backend: str = "auto"
@@ -109,7 +111,7 @@ class EmerConfig:
                 "limit": self.limit, "rescore": self.rescore}
 
     def judge_prompts(self) -> dict[str, str]:
-        return OFFICIAL_PROMPTS[self.language] if self.protocol == "official" else PROMPTS
+        return AFFECTGPT_PROMPTS[self.language] if self.protocol == "affectgpt" else PROMPTS
 
     def check(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -139,9 +141,12 @@ def load(root: Path, limit: int | None, language: str = "zh",
     folder; InputError when it is not one."""
     media = (media_root or root).resolve()
     result = read(root, "emer", root=media, on_error="skip")
-    whole = [p for p in result.problems if p.line is None and "no media file" not in p.reason]
-    if not result.samples and whole:
-        raise InputError(whole[0].reason, whole[0].path)
+    unreadable = [p for p in result.problems if "no media file" not in p.reason]
+    if not result.samples and unreadable:  # say which file and why, not just "no sample"
+        more = len(unreadable) - 1
+        first = unreadable[0]
+        raise InputError(first.reason + (f" (and {more} more problem(s))" if more else ""),
+                         first.path, first.line)
     skipped = [{"dataset": BENCHMARK, "name": None,
                 "kind": "missing_media" if "no media file" in p.reason else "invalid",
                 "reason": p.reason, "file": p.path, "line": p.line} for p in result.problems]
@@ -175,7 +180,7 @@ def judge_jobs(judge: str, sampling: Sampling, pairs: dict[str, tuple[str, str]]
 
 def summary_jobs(judge: str, sampling: Sampling, pairs: dict[str, tuple[str, str]],
                  template: str) -> list[Job]:
-    """The official label-overlap step 1: the emotion words of each reference (``ref:id``) and of
+    """AffectGPT's label-overlap step 1: the emotion words of each reference (``ref:id``) and of
     each description (``pred:id``)."""
     stamp = model_stamp(judge)
     base = {"stage": "judge-summary", "model": stamp, "prompt": template,
@@ -205,7 +210,7 @@ def run_judge(cfg: EmerConfig, pairs: dict[str, tuple[str, str]], pool: BackendP
                           KeptCalls(kept), desc="judging", **common)
         stages["judge"] = result
         return result.rows
-    prompts = OFFICIAL_PROMPTS[cfg.language]
+    prompts = AFFECTGPT_PROMPTS[cfg.language]
     summaries = run_jobs(summary_jobs(cfg.judge, cfg.judge_sampling, pairs, prompts["summary"]),
                          KeptCalls({"summary": cfg.out / "judge_summary.jsonl"}),
                          desc="summarising emotions", **common)
@@ -273,10 +278,11 @@ def run(cfg: EmerConfig) -> dict:
 
 
 PROTOCOL_NOTES = {
-    "official": "official EMER judge protocol (prompts, reply parsing and averaging of "
-                "AffectGPT's evaluation.py) with {judge} as the judge instead of GPT-3.5; "
-                "references: {language}",
-    "project": "the project's own judge prompts (not the official protocol) with {judge} as the "
+    "affectgpt": "AffectGPT's EMER judge protocol (the steps, reply parsing and averaging of "
+                 "AffectGPT's evaluation.py; prompts in our own words) with {judge} as a local "
+                 "judge instead of GPT-3.5, so scores are not directly comparable with published "
+                 "numbers; references: {language}",
+    "project": "the project's own judge prompts (not AffectGPT's protocol) with {judge} as the "
                "judge; references: {language}",
 }
 
@@ -286,7 +292,7 @@ def score(cfg: EmerConfig, samples: list[dict], predictions: dict[str, str],
     """Per-sample rows (OUT/scored.jsonl) and the data-set metrics (module docstring)."""
     rows, ref_words, pred_words, rouges = [], [], [], []
     judge_scores: dict[str, list[float | None]] = {m: [] for m in JUDGED}
-    parse = parse_official_score if cfg.protocol == "official" else parse_score
+    parse = parse_affectgpt_score if cfg.protocol == "affectgpt" else parse_score
     for s in progress(samples, desc="scoring", unit="sample"):
         i, english, prediction = s["id"], s["reasoning"], predictions[s["id"]]
         rw, pw = lexicon_words(english), lexicon_words(prediction)
@@ -345,7 +351,7 @@ def render_markdown(cfg: EmerConfig, report: dict) -> str:
     conf = report["config"]
     lines = [f"# EMER: {cfg.model}", "",
              f"Protocol: {report['protocol_note']}. EW F-score and ROUGE-L are project metrics "
-             "(against the English references), not part of the official protocol.", "",
+             "(against the English references), not part of AffectGPT's protocol.", "",
              f"Judge: `{cfg.judge}`; prompt `{conf['prompt']}`; generation temperature "
              f"{cfg.sampling.temperature}, seed {cfg.sampling.seed}; judge temperature "
              f"{cfg.judge_sampling.temperature}; {report['n_samples']} samples; "

@@ -1,5 +1,5 @@
-"""EMER judge, the project's variant (``affectllm eval emer --protocol project``; the official
-protocol is `eval.emer_official`): two prompts for a local judge LLM and a robust reader of its
+"""EMER judge, the project's variant (``affectllm eval emer --protocol project``; AffectGPT's
+protocol is `eval.emer_affectgpt`): two prompts for a local judge LLM and a robust reader of its
 scores.
 
 In the spirit of the EMER paper's protocol (in our own words, in English), the judge compares a

@@ -78,7 +78,12 @@ def read_predictions(path: Path, column: str) -> dict[str, str]:
     items = npz_value(arrays, "fileitems", path)
     if not isinstance(names, list) or not isinstance(items, list) or len(names) != len(items):
         raise InputError("filenames and fileitems must be lists of the same length", path=path)
-    return {str(n): (i if isinstance(i, str) else str(i)) for n, i in zip(names, items)}
+    for column, values in (("filenames", names), ("fileitems", items)):
+        odd = next((k for k, v in enumerate(values) if not isinstance(v, str)), None)
+        if odd is not None:
+            raise InputError(f"{column}[{odd}] is a {type(values[odd]).__name__} "
+                             f"({values[odd]!r:.60}), expected a string", path=path)
+    return dict(zip(names, items))
 
 
 def read_named_column(path: str | Path, column: str) -> dict[str, tuple[str, int]]:

@@ -345,8 +345,8 @@ def run(cfg: MerConfig) -> dict:
     if not cfg.rescore:
         check_model_ref(cfg.model, "--model")
         check_model_ref(cfg.extractor, "--extractor", RULE_EXTRACTORS)
-    chosen, not_found = resolve_datasets(cfg.data_root, cfg.datasets)
-    root = cfg.data_root.resolve()
+    root = cfg.data_root.resolve()  # once, here: every folder below is absolute
+    chosen, not_found = resolve_datasets(root, cfg.datasets)
     data = [load_dataset(d, root, cfg.limit) for d in chosen]
     reference_rows, placeholders = (load_reference(cfg.reference) if cfg.reference
                                     else ([], 0))

@@ -1,9 +1,9 @@
 """EMER as released, end to end: fixture folders in the two official layouts (dataset-v1 with
 gt-eng.csv + gt-chi.csv, dataset-v2 with final-EMER-reason.csv; written here with tiny videos;
 clips in video-process/, video/ or a separate media root; one name without a clip), a real tiny
-model as the described model and as the judge under the official protocol (Chinese and English
-references) and the project variant, judge-free metrics on known descriptions, re-scoring from
-kept replies, and the official reply parsing."""
+model as the described model and as the judge under the AffectGPT protocol (our prompts; Chinese
+and English references) and the project variant, judge-free metrics on known descriptions,
+re-scoring from kept replies, and upstream's reply parsing."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from affectllm.data.readers import read
 from affectllm.errors import InputError
 from affectllm.generation import Sampling
 from eval.emer import EmerConfig, description_text, run
-from eval.emer_official import PROMPTS_ZH, parse_official_score
+from eval.emer_affectgpt import PROMPTS_ZH, parse_affectgpt_score
 from eval.judge import PROMPTS
 
 ENGLISH = {
@@ -105,12 +105,14 @@ def test_v1_and_v2_read_unchanged(emer, tmp_path, capsys):
 
 # ------------------------------------------------------------------------------------ end to end
 
-def test_official_protocol_with_the_tiny_model_as_judge(tiny_model, emer, tmp_path):
+def test_affectgpt_protocol_with_the_tiny_model_as_judge(tiny_model, emer, tmp_path):
     v1, _, _ = emer
     model = str(tiny_model("qwen2_5_vl"))
     report = run(_config(model, v1, tmp_path / "out", judge=model))
-    assert report["protocol"] == "official" and report["language"] == "zh"
-    assert "official EMER judge protocol" in report["protocol_note"]
+    assert report["protocol"] == "affectgpt" and report["language"] == "zh"
+    note = report["protocol_note"]
+    assert "AffectGPT's EMER judge protocol" in note and "prompts in our own words" in note
+    assert "not directly comparable with published numbers" in note
     metrics = report["metrics"]
     assert set(metrics) == {"clue_overlap", "label_overlap", "ew_fscore", "rouge_l"}
     for name in ("clue_overlap", "label_overlap"):
@@ -124,7 +126,7 @@ def test_official_protocol_with_the_tiny_model_as_judge(tiny_model, emer, tmp_pa
                .splitlines()]
     assert len(prompts) == 2
     config = json.loads((out / "config.json").read_text())
-    assert config["judge_prompts"] == PROMPTS_ZH and config["protocol"] == "official"
+    assert config["judge_prompts"] == PROMPTS_ZH and config["protocol"] == "affectgpt"
     assert "instead of GPT-3.5" in (out / "report.md").read_text()
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
@@ -141,7 +143,7 @@ def test_project_variant_and_english_references(tiny_model, emer, tmp_path, caps
                  "--judge-max-new-tokens", "8"])
     assert code == 0, capsys.readouterr().err
     report = json.loads((tmp_path / "p" / "report.json").read_text())
-    assert report["protocol"] == "project" and "not the official protocol" in \
+    assert report["protocol"] == "project" and "not AffectGPT's protocol" in \
         report["protocol_note"]
     assert report["config"]["judge_prompts"] == PROMPTS
     assert report["stages"]["judge"]["generated"] == 4 and "judge_summary" not in report["stages"]
@@ -165,13 +167,26 @@ def test_judge_free_metrics_on_known_descriptions(emer, tmp_path):
     assert "(no judge)" in (out / "report.md").read_text()
 
 
-def test_official_reply_parsing():
-    assert parse_official_score("'预测分数'：7；'原因'：情感一致") == 7.0
-    assert parse_official_score("8.5/10 because ...") == 8.5
-    assert parse_official_score("Score: 10") == 10.0
-    assert parse_official_score("<think>1 2 3</think>预测分数：6") == 6.0
-    assert parse_official_score("没有分数") is None and parse_official_score(None) is None
-    assert parse_official_score("1..2") is None  # the official float() would fail on it too
+def test_affectgpt_reply_parsing():
+    assert parse_affectgpt_score("分数：7；理由：情感一致") == 7.0
+    assert parse_affectgpt_score("8.5/10 because ...") == 8.5
+    assert parse_affectgpt_score("score: 10; reason: same") == 10.0
+    assert parse_affectgpt_score("<think>1 2 3</think>分数：6") == 6.0
+    assert parse_affectgpt_score("没有分数") is None and parse_affectgpt_score(None) is None
+    assert parse_affectgpt_score("1..2") is None  # upstream's float() would fail on it too
+
+
+def test_affectgpt_prompts_follow_the_protocol_steps():
+    """Both languages: the clue and label prompts take the reference and the prediction and ask
+    for a 1-10 score first (what the parser reads); the summary prompt takes one description."""
+    from eval.emer_affectgpt import PROMPTS as BY_LANGUAGE
+
+    for prompts in BY_LANGUAGE.values():
+        assert list(prompts) == ["clue_overlap", "summary", "label_overlap"]
+        for metric in ("clue_overlap", "label_overlap"):
+            text = prompts[metric].format(reference="REF", prediction="PRED")
+            assert "REF" in text and "PRED" in text and "10" in text
+        assert "DESC" in prompts["summary"].format(description="DESC")
 
 
 def test_description_text():
@@ -187,3 +202,30 @@ def test_not_an_emer_folder(tmp_path, tiny_model):
         run(_config(model, tmp_path, tmp_path / "out", judge="none"))
     with pytest.raises(InputError, match="--protocol"):
         run(_config(model, tmp_path, tmp_path / "out", judge="none", protocol="gpt"))
+
+
+def test_relative_data_and_media_roots(emer, tmp_path, monkeypatch, capsys):
+    """Issue 11: relative SRC and --media-root read the same samples as absolute ones; an EMER
+    eval on a header-only gt-eng.csv names that file and the reason."""
+    v1, v2, media = emer
+    expected = read(v2, "emer", root=media, on_error="skip").samples
+    monkeypatch.chdir(v2.parents[1])
+    rel_v2, rel_media = v2.relative_to(v2.parents[1]), media.relative_to(v2.parents[1])
+    assert read(rel_v2, "emer", root=rel_media, on_error="skip").samples == expected
+    code = main(["data", "convert", str(rel_v2), "--format", "emer", "--media-root",
+                 str(rel_media), "--out", str(tmp_path / "conv"), "--skip-invalid"])
+    assert code == 0, capsys.readouterr().err
+    # descriptions kept from "another toolkit", re-scored without a judge from relative roots
+    out = tmp_path / "rel"
+    out.mkdir()
+    (out / "descriptions.jsonl").write_text("".join(json.dumps(
+        {"id": s["id"], "key": "x", "text": "happy", "error": None}) + "\n" for s in expected))
+    report = run(_config("/not/a/model", rel_v2, out, judge="none", rescore=True,
+                         media_root=rel_media, language="en"))
+    assert report["n_samples"] == len(expected) == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "gt-eng.csv").write_text("names,emotions,subtitles,reasons\n")
+    with pytest.raises(InputError, match="no data rows") as caught:
+        run(_config("/not/a/model", empty, tmp_path / "o", judge="none", rescore=True))
+    assert caught.value.path == str(empty / "gt-eng.csv")

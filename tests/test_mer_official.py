@@ -240,3 +240,34 @@ def test_a_missing_clip_is_a_located_problem(tmp_path):
     assert problem.path == str(tree.dataset / "meld-process" / "label.npz")
     assert f"no media file for {clip.stem!r}" in problem.reason and "test_corpus" in problem.reason
     assert len(result.samples) == sum(len(g) for g in tree.test_gt.values()) - 1
+
+
+def test_relative_paths_work_everywhere(tiny_model, tree, tmp_path, monkeypatch, capsys):
+    """Issue 11: a relative SRC / --root / --data-root / --results reads the same records and
+    scores the same numbers as the absolute paths (before, every record failed with '... is not
+    in the subpath of ...')."""
+    absolute = read(tree.dataset, "mer_unibench")
+    monkeypatch.chdir(tree.dataset.parent)
+    relative = read("dataset", "mer_unibench")
+    assert relative.samples == absolute.samples and not relative.problems
+    one = read("dataset/meld-process", "mer_unibench", root="dataset")
+    assert [s["media"] for s in one.samples] == [
+        s["media"] for s in absolute.samples if json.loads(s["meta"])["dataset"] == "MELD"]
+    code, _, err = run(["data", "validate", "dataset", "--format", "mer_unibench"], capsys)
+    assert code == 0, err
+    code, _, err = run(["data", "convert", "dataset/sims-process", "--format", "mer_unibench",
+                        "--root", "dataset", "--out", tmp_path / "conv"], capsys)
+    assert code == 0, err
+    code, rel_out, err = run(["score", "mer-unibench", "--data-root", "dataset", "--results",
+                              "output", "--model", MODEL, "--json"], capsys)
+    assert code == 0, err
+    code, abs_out, _ = run(["score", "mer-unibench", "--data-root", tree.dataset, "--results",
+                            tree.output, "--model", MODEL, "--json"], capsys)
+    assert json.loads(rel_out)["line"] == json.loads(abs_out)["line"]
+    model = tiny_model("qwen2_5_vl")
+    code, _, err = run(["eval", "mer-unibench", "--model", model, "--data-root", "dataset",
+                        "--datasets", "MER2023", "--limit", "1", "--out", "rel-run", "--backend",
+                        "hf", "--max-new-tokens", "4", "--extractor", "lexicon"], capsys)
+    assert code == 0, err
+    report = json.loads(Path("rel-run/report.json").read_text())
+    assert report["datasets"]["MER2023"]["n_samples"] == 1 and not report["skipped"]

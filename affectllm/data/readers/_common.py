@@ -314,7 +314,11 @@ class MediaFolder:
                     self.by_stem.setdefault(p.stem, []).append(p)
 
     def find(self, name: str) -> dict:
-        """The media entry for `name` (video before image before audio); InputError if none."""
+        """The media entry for `name` (video before image before audio); InputError if none, or
+        if `name` is not a plain file name (a path could lead outside the folder)."""
+        if not name or "/" in name or "\\" in name or name in (".", ".."):
+            raise InputError(f"sample name {name!r} is not a plain file name (no path separators "
+                             f"allowed: media are looked up as <name>.* in {self.folder})")
         found = self.by_stem.get(name)
         names = self.subfolders
         if not found:
@@ -322,5 +326,11 @@ class MediaFolder:
                 f"no {'/, '.join(names)}/ folder in {self.folder}")
             raise InputError(f"no media file for {name!r} (looked for {name}.* in {where})")
         best = min(found, key=lambda p: self.PRIORITY.index(p.suffix.lower()))
-        rel = best.relative_to(self.root).as_posix()
+        try:
+            # the folder made absolute (the file name kept: a link is checked, not followed,
+            # here; `media_entry` refuses one that leads out of the root)
+            rel = (best.parent.resolve() / best.name).relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            raise InputError(f"media file {str(best)!r} for {name!r} is outside the data root "
+                             f"{str(self.root)!r}") from None
         return media_entry(self.root, rel)

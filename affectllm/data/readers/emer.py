@@ -66,6 +66,8 @@ class ClipFinder:
 
     def __init__(self, base: Path, root: Path):
         base, root = base.resolve(), root.resolve()
+        if not root.is_dir():
+            raise InputError("media root (--media-root / --root) not found", path=root)
         self.folders = []
         if base == root or root in base.parents:
             self.folders.append(MediaFolder(base, root, CLIP_FOLDERS))
@@ -82,12 +84,22 @@ class ClipFinder:
         raise InputError("; ".join(errors) or f"no media file for {name!r}")
 
 
+def _data_rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
+    """`iter_csv`, and InputError naming `path` when it has a header but no data row."""
+    empty = True
+    for line, row in iter_csv(path, required):
+        empty = False
+        yield line, row
+    if empty:
+        raise InputError("no data rows (only a header)", path=path)
+
+
 def _rows(path: Path, key: str, columns: tuple[str, ...],
           problems: Problems) -> dict[str, tuple[int, dict]]:
     if not path.is_file():
         return {}
     try:
-        return {row[key]: (line, row) for line, row in iter_csv(path, (key, *columns))}
+        return {row[key]: (line, row) for line, row in _data_rows(path, (key, *columns))}
     except InputError as e:
         problems.add(e)
         return {}
@@ -95,7 +107,7 @@ def _rows(path: Path, key: str, columns: tuple[str, ...],
 
 def records(src: Path, root: Path, problems: Problems) -> Iterator[Record]:
     """Canonical samples of every v1 name (gt-eng.csv), then of the v2 names v1 lacks."""
-    base = folder(src)
+    base = folder(src.resolve())  # absolute, like `root`
     if not base.is_dir():
         raise InputError("EMER folder not found", path=base)
     gt_path, reason_path = base / GT_FILE, base / REASON_FILE
@@ -133,8 +145,8 @@ def records(src: Path, root: Path, problems: Problems) -> Iterator[Record]:
 
     if gt_path.is_file():
         try:
-            yield from convert_each(gt_path, iter_csv(gt_path, ("names", "emotions")), problems,
-                                    v1)
+            yield from convert_each(gt_path, _data_rows(gt_path, ("names", "emotions")),
+                                    problems, v1)
         except InputError as e:
             problems.add(e)
     rest = ((line, row) for name, (line, row) in reasons.items() if name not in done)

@@ -40,6 +40,7 @@ Media paths are relative to the data root (``SRC`` unless given).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -198,8 +199,11 @@ def dataset_folders(src: Path) -> list[tuple[str, Path]]:
 
 
 def records(src: Path, root: Path, problems: Problems) -> Iterator[Record]:
-    """Canonical samples of the test rows of every data set under `src`."""
-    for d in find_datasets(src):
+    """Canonical samples of the test rows of every data set under `src` (made absolute here, so a
+    relative `src` finds its media under the absolute `root`)."""
+    if not root.is_dir():
+        raise InputError("data root (--root / --media-root) not found", path=root)
+    for d in find_datasets(src.resolve()):
         try:
             if d.layout == "official":
                 yield from _official_records(d, root, problems)
@@ -221,8 +225,10 @@ def official_test_rows(name: str, label_path: Path) -> list[tuple[str, object, i
     if task == "openset":
         rows = []
         for line, row in iter_csv(label_path, ("name", "openset")):
-            words = split_list_string(row["openset"]) or ["neutral"]
+            words = openset_words(row["openset"], label_path, line) or ["neutral"]
             rows.append((row["name"], ", ".join(words), line))
+        if not rows:
+            raise InputError("no test rows (only a header)", path=label_path)
         return rows
     corpus = npz_value(load_npz(label_path), files.split, label_path)
     if not isinstance(corpus, dict):
@@ -234,7 +240,27 @@ def official_test_rows(name: str, label_path: Path) -> list[tuple[str, object, i
         if files.session5 and key[4:5] != "5":
             continue
         out.append((key, _label_value(name, task, key, item, label_path), None))
+    if not out:
+        which = f"no Session-5 row in {files.split}" if files.session5 else \
+            f"{files.split} is empty"
+        raise InputError(f"no test sample: {which}", path=label_path)
     return out
+
+
+_NOT_A_WORD_LIST = re.compile(r"[\[\]{}]")
+
+
+def openset_words(cell: str, path: Path, line: int) -> list[str]:
+    """The words of an ``ovlabel.csv`` ``openset`` cell (``['happy', 'relaxed']``; upstream's
+    split). InputError at `line` for a cell that is no word list: a dict, nested or unbalanced
+    brackets, or an item without a letter (``5``)."""
+    text = cell.strip()
+    inner = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    words = split_list_string(text)
+    if _NOT_A_WORD_LIST.search(inner) or any(not any(c.isalpha() for c in w) for w in words):
+        raise InputError(f"openset {cell!r} is not a list of emotion words "
+                         "(expected e.g. ['happy', 'relaxed'])", path, line)
+    return words
 
 
 def _label_value(name: str, task: str, key: str, item: object, path: Path) -> object:
@@ -244,9 +270,12 @@ def _label_value(name: str, task: str, key: str, item: object, path: Path) -> ob
     value = item[field]
     if task == "sentiment":
         try:
-            return float(value)
+            valence = float(value)
         except (TypeError, ValueError):
             raise InputError(f"sample {key!r}: val {value!r} is not a number", path) from None
+        if not math.isfinite(valence):
+            raise InputError(f"sample {key!r}: val {value!r} is not a finite number", path)
+        return valence
     if isinstance(value, str):
         return value
     emotions = OFFICIAL[name].emotions

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import pickle
 import zipfile
+import zlib
 from pathlib import Path
 from typing import IO, Any
 
@@ -56,6 +57,11 @@ ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
 }
 
 
+#: The largest uncompressed ``.npy`` member read (label and result files are a few MB; this stops
+#: a decompression bomb).
+MAX_MEMBER_BYTES = 1 << 30
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """An unpickler that resolves only `ALLOWED_GLOBALS`; anything else raises UnpicklingError."""
 
@@ -80,12 +86,16 @@ def read_npy(fp: IO[bytes], where: str | Path) -> np.ndarray:
         raise InputError(f"not a numpy .npy stream ({e})", path=where) from None
     if not dtype.hasobject:
         data = fp.read()
-        count = int(np.prod(shape, dtype=np.int64))
+        count = int(np.prod(shape, dtype=object))  # exact: a forged shape cannot overflow
+        if count * dtype.itemsize > len(data):
+            raise InputError(f"truncated numpy array (header shape {shape} needs "
+                             f"{count * dtype.itemsize} bytes, the file has {len(data)})",
+                             path=where)
         try:
             flat = np.frombuffer(data, dtype=dtype, count=count)
+            return flat.reshape(shape, order="F" if fortran else "C")
         except ValueError as e:
-            raise InputError(f"truncated numpy array ({e})", path=where) from None
-        return flat.reshape(shape, order="F" if fortran else "C")
+            raise InputError(f"malformed numpy array ({e})", path=where) from None
     try:
         array = RestrictedUnpickler(fp).load()
     except pickle.UnpicklingError as e:
@@ -110,13 +120,20 @@ def load_npz(path: str | Path) -> dict[str, np.ndarray]:
     try:
         with zipfile.ZipFile(path) as archive:
             out = {}
-            for member in archive.namelist():
+            for info in archive.infolist():
+                member = info.filename
+                if info.file_size > MAX_MEMBER_BYTES:  # zipfile never reads past this size
+                    raise InputError(f"member {member} is {info.file_size} bytes uncompressed, "
+                                     f"over the {MAX_MEMBER_BYTES} bytes a label or result file "
+                                     "may hold", path=path)
                 key = member[:-4] if member.endswith(".npy") else member
-                with archive.open(member) as f:
+                with archive.open(info) as f:
                     out[key] = read_npy(f, f"{path}[{member}]")
             return out
     except zipfile.BadZipFile as e:
         raise InputError(f"not an .npz (zip) file ({e})", path=path) from None
+    except (zlib.error, EOFError, OSError) as e:  # a damaged compressed member
+        raise InputError(f"corrupt .npz member ({type(e).__name__}: {e})", path=path) from None
 
 
 def npz_value(arrays: dict[str, np.ndarray], key: str, path: str | Path) -> Any:
