@@ -32,7 +32,14 @@ from typing import Any
 from affectllm.errors import InputError
 from affectllm.models import PixelBudget, load_model_and_processor
 from affectllm.progress import progress
-from affectllm.video import Clip, VideoSampling, decode_video, expand_videos, processor_video_kwargs
+from affectllm.video import (
+    Clip,
+    VideoSampling,
+    decode_video,
+    expand_videos,
+    processor_video_kwargs,
+    sampling_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +272,7 @@ class HFBackend(Backend):
         self.processor = processor
         self.processor.tokenizer.padding_side = "left"
         self.batch_size = batch_size
-        self.video = video
+        self.video = video_for(self.processor, video)
 
     def order(self, requests: Sequence[Request]) -> list[Request]:
         """Sort by rendered prompt length so batches pad little."""
@@ -301,6 +308,13 @@ class HFBackend(Backend):
                 t, c = t * sampling.n, c * sampling.n
             outputs.append(Output(id=r.id, texts=t, num_tokens=c))
         return outputs
+
+
+def video_for(processor: Any, video: VideoSampling | None) -> VideoSampling | None:
+    """`video` with native mode's frame multiple taken from `processor` (`sampling_for`)."""
+    if video is None or video.mode != "native":
+        return video
+    return sampling_for(processor, video.mode, video.fps, video.max_frames)
 
 
 def processor_inputs(processor: Any, conversations: list[list[dict]],
@@ -365,8 +379,8 @@ class VLLMBackend(Backend):
         from affectllm.models import load_processor
 
         super().__init__(model_path)
-        self.pixels, self.video = pixels, video
         self.processor = processor or load_processor(model_path, pixels, trust_remote_code)
+        self.pixels, self.video = pixels, video_for(self.processor, video)
         if video is not None and video.mode == "frames":
             max_images = max(max_images, video.max_frames)
         elif video is not None:

@@ -1,0 +1,136 @@
+"""Video samples in training: SFT and GRPO on toy clips (neutral -> expression) in frames mode
+(Qwen2.5-VL, LLaVA) and native mode (Qwen2.5-VL), the weights change, and one sample's video
+tokens are the same in the training batch and in HF generation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from affectllm.data.schema import load_samples
+from affectllm.launch import RECIPES_DIR
+from affectllm.train.testing import load_recipe
+
+SFT = RECIPES_DIR / "tiny" / "sft_video.yaml"
+GRPO = RECIPES_DIR / "tiny" / "grpo_video.yaml"
+LENGTH = "affectllm.train.testing.length_reward"
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> Path:
+    from affectllm.data.toyfaces import generate_toyfaces
+
+    return generate_toyfaces(tmp_path_factory.mktemp("clips"), 8, seed=3, size=64,
+                             video_frames=4)["train"]
+
+
+def language_weights(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return {k: v for k, v in load_file(str(path / "model.safetensors")).items()
+            if "visual" not in k and "vision" not in k}
+
+
+def assert_trained(base: Path, out: Path) -> None:
+    before, after = language_weights(base), language_weights(out)
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert changed, "no language-model weight changed"
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["global_step"] == 2
+
+
+def test_toy_clips_are_videos_moving_to_the_expression(clips):
+    from affectllm.video import VideoSampling
+
+    sample = load_samples(clips)[0]
+    assert sample["media"][0]["type"] == "video" and sample["media"][0]["path"].endswith(".mp4")
+    clip = VideoSampling(fps=4.0, max_frames=4).sample(str(clips.parent / sample["media"][0]["path"]))
+    assert len(clip.frames) == 4 and clip.fps == pytest.approx(4.0)
+    first, last = (torch.from_numpy(np.asarray(f, dtype=np.float32)) for f in
+                   (clip.frames[0], clip.frames[-1]))
+    assert (first - last).abs().mean() > 1.0  # the face moves
+
+
+@pytest.mark.parametrize("arch, mode", [("qwen2_5_vl", "frames"), ("qwen2_5_vl", "native"),
+                                        ("llava", "frames")])
+def test_sft_trains_on_video(tiny_model, clips, tmp_path, arch, mode):
+    base, out = tiny_model(arch), tmp_path / "sft"
+    load_recipe("sft").main(["--config", str(SFT), "--model_name_or_path", str(base),
+                             "--dataset_train", str(clips), "--output_dir", str(out),
+                             "--video", mode])
+    assert_trained(base, out)
+    task = json.loads((out / "affectllm_task.json").read_text())
+    assert task["video"]["mode"] == mode and task["video"]["max_frames"] == 4
+
+
+@pytest.mark.parametrize("arch, mode", [("qwen2_5_vl", "frames"), ("qwen2_5_vl", "native"),
+                                        ("llava", "frames")])
+def test_grpo_trains_on_video(tiny_model, clips, tmp_path, arch, mode):
+    base, out = tiny_model(arch), tmp_path / "grpo"
+    load_recipe("grpo_facial_r1").main([
+        "--config", str(GRPO), "--model_name_or_path", str(base), "--dataset_train", str(clips),
+        "--output_dir", str(out), "--video", mode, "--rewards", LENGTH, "format"])
+    assert_trained(base, out)
+    logged = {k for entry in json.loads((out / "trainer_state.json").read_text())["log_history"]
+              for k in entry}
+    assert "rewards/length/mean" in logged
+
+
+def test_native_video_refused_for_a_family_without_video_input(tiny_model, clips, tmp_path,
+                                                               capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        load_recipe("sft").main(["--config", str(SFT), "--model_name_or_path",
+                                 str(tiny_model("llava")), "--dataset_train", str(clips),
+                                 "--output_dir", str(tmp_path / "x"), "--video", "native"])
+    assert exit_info.value.code == 2
+    assert "video: native needs a family with video input" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", ["native", "frames"])
+def test_video_tokens_of_training_and_generation_agree(tiny_model, clips, mode):
+    """One sample: the SFT batch (TRL's collator in frames mode, affectllm's in native mode) and
+    the HF generation backend build the same prompt tokens and the same pixel tensors."""
+    from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
+
+    from affectllm.generation import HFBackend, processor_inputs
+    from affectllm.models import PixelBudget, load_processor
+    from affectllm.prompts import sample_messages
+    from affectllm.train.data import image_loader, sft_rows, to_dataset
+    from affectllm.train.video import VideoCollator
+    from affectllm.video import sampling_for
+
+    path = str(tiny_model("qwen2_5_vl"))
+    budget = PixelBudget(784, 3136, 784, 3136)
+    processor = load_processor(path, budget)
+    video = sampling_for(processor, mode, fps=4.0, max_frames=4)
+    sample = load_samples(clips)[0]
+    prompt = "What emotion is shown?"
+    row = to_dataset(sft_rows([sample], clips.parent, prompt), image_loader(processor, budget,
+                                                                             video))[0]
+    if mode == "native":
+        batch = VideoCollator(processor)([row])
+    else:
+        batch = DataCollatorForVisionLanguageModeling(processor, completion_only_loss=True)([row])
+    n_prompt = int((batch["labels"][0] == -100).sum())
+
+    backend = HFBackend(path, pixels=budget, video=video, batch_size=1)
+    inputs = processor_inputs(backend.processor, [sample_messages(sample, clips.parent, prompt)],
+                              backend.video)
+    generated = backend.processor(**inputs)
+    assert torch.equal(batch["input_ids"][0, :n_prompt], generated["input_ids"][0])
+    pad = processor.tokenizer.convert_tokens_to_ids(
+        "<|video_pad|>" if mode == "native" else "<|image_pad|>")
+    assert int((generated["input_ids"] == pad).sum()) > 0
+    if mode == "native":
+        for key in ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts"):
+            assert torch.allclose(torch.as_tensor(batch[key]), torch.as_tensor(generated[key]))
+        assert batch["second_per_grid_ts"].tolist() == [pytest.approx(0.5)]  # 2 frames / 4 fps
+    else:  # 4 frames, each one image of the same grid; pixels differ only by the resampling
+        assert torch.equal(batch["image_grid_thw"], generated["image_grid_thw"])
+        assert len(batch["image_grid_thw"]) == 4
+        diff = (batch["pixel_values"] - generated["pixel_values"]).abs().mean()
+        assert diff < 1e-3
