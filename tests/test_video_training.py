@@ -134,3 +134,31 @@ def test_video_tokens_of_training_and_generation_agree(tiny_model, clips, mode):
         assert len(batch["image_grid_thw"]) == 4
         diff = (batch["pixel_values"] - generated["pixel_values"]).abs().mean()
         assert diff < 1e-3
+
+
+def test_synth_runs_a_round_on_video_samples(tiny_model, clips, tmp_path, cli):
+    """`affectllm synth` on toy clips with native video sampling: candidates are generated from
+    the clips, the accepted samples keep their video, and the corpus's media are copied."""
+    import yaml
+
+    config = tmp_path / "synth.yaml"
+    config.write_text(yaml.safe_dump({
+        "data": str(clips), "model": str(tiny_model("qwen2_5_vl")), "backend": "hf",
+        "backend_options": {"batch_size": 4}, "cpu_threads": 1, "seed": 0,
+        "pixels": {"min_pixels": 784, "max_pixels": 3136},
+        "video": {"mode": "native", "fps": 4.0, "max_frames": 4},
+        "hint": "Answer: {answer}.", "rewards": ["format", {"name": "soft_overlong",
+                                                            "max_len": 60, "cache": 20}],
+        "accept": {"soft_overlong": ">= 0"}, "n": 2, "max_retries": 0,
+        "sampling": {"temperature": 1.0, "max_new_tokens": 12}, "limit": 4}))
+    out = tmp_path / "out"
+    result = cli("synth", "--config", str(config), "--out", str(out), "--rounds", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    round_1 = json.loads((out / "manifest.json").read_text())["rounds"]["1"]
+    assert round_1["status"] == "done" and round_1["items"] == 4, round_1
+    assert round_1["generation_failed"] == 0 and round_1["accepted"] > 0, round_1
+    corpus = [json.loads(line) for line in (out / "corpus.jsonl").read_text().splitlines()]
+    assert len(corpus) == round_1["accepted"]
+    for sample in corpus:
+        assert sample["media"][0]["type"] == "video"
+        assert (out / sample["media"][0]["path"]).is_file()
