@@ -78,9 +78,11 @@ def _prompt_and_media(sample: dict, root: Path, prompt: str | None,
 
 
 def _check_media(rows: list[dict], source: str | Path) -> None:
-    missing = [p for r in rows for p in r["images"] + r.get("videos", []) if not Path(p).is_file()]
-    if missing:
-        raise InputError(f"{len(missing)} media file(s) not found, e.g. {missing[0]}", path=source)
+    for kind in ("images", "videos"):
+        missing = [p for r in rows for p in r.get(kind, []) if not Path(p).is_file()]
+        if missing:
+            raise InputError(f"{len(missing)} {kind[:-1]} file(s) not found, e.g. {missing[0]}",
+                             path=source)
     if any(r.get("videos") for r in rows):
         for r in rows:
             r.setdefault("videos", [])
