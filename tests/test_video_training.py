@@ -162,3 +162,27 @@ def test_synth_runs_a_round_on_video_samples(tiny_model, clips, tmp_path, cli):
     for sample in corpus:
         assert sample["media"][0]["type"] == "video"
         assert (out / sample["media"][0]["path"]).is_file()
+
+
+@pytest.mark.parametrize("mode", ["frames", "native"])
+def test_sft_length_check_counts_video_tokens(tiny_model, clips, mode):
+    """max_length is checked against the prompt as the collator builds it, video tokens included."""
+    from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
+
+    from affectllm.errors import InputError
+    from affectllm.models import PixelBudget, load_processor
+    from affectllm.train.data import check_sft_lengths, image_loader, sft_rows, to_dataset
+    from affectllm.train.video import VideoCollator
+    from affectllm.video import sampling_for
+
+    budget = PixelBudget(784, 3136, 784, 3136)
+    processor = load_processor(str(tiny_model("qwen2_5_vl")), budget)
+    loader = image_loader(processor, budget, sampling_for(processor, mode, 4.0, 4))
+    rows = sft_rows(load_samples(clips)[:2], clips.parent, "What emotion is shown?")
+    row = to_dataset(rows[:1], loader)[0]
+    collate = VideoCollator(processor) if mode == "native" else \
+        DataCollatorForVisionLanguageModeling(processor, completion_only_loss=True)
+    n_prompt = int((collate([row])["labels"][0] == -100).sum())
+    assert check_sft_lengths(rows, processor, loader, 4096)["max_prompt_tokens"] == n_prompt
+    with pytest.raises(InputError, match="video tokens"):
+        check_sft_lengths(rows, processor, loader, n_prompt)

@@ -283,9 +283,9 @@ def check_sft_lengths(rows: list[dict], processor: Any, loader: ImageLoader,
             truncated += 1
     if too_long:
         raise InputError(f"{too_long} of {len(rows)} samples have prompts of up to {longest} tokens "
-                         f"(text, image and video tokens), not shorter than "
-                         f"max_length={max_length}: training would cut their media tokens. Raise "
-                         "max_length or set it to null (no truncation)")
+                         f"(text and image tokens, video tokens included), not shorter than "
+                         f"max_length={max_length}: training would cut their image tokens (or "
+                         "video tokens). Raise max_length or set it to null (no truncation)")
     return {"max_prompt_tokens": longest, "truncated_completions": truncated}
 
 
