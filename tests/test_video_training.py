@@ -1,6 +1,7 @@
 """Video samples in training: SFT and GRPO on toy clips (neutral -> expression) in frames mode
-(Qwen2.5-VL, LLaVA) and native mode (Qwen2.5-VL), the weights change, and one sample's video
-tokens are the same in the training batch and in HF generation."""
+(Qwen2.5-VL, LLaVA) and native mode (Qwen2.5-VL; GRPO also LLaVA-OneVision), the weights change,
+one sample's video tokens are the same in the training batch and in HF generation, and a synthesis
+round runs on video samples."""
 
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ def test_sft_trains_on_video(tiny_model, clips, tmp_path, arch, mode):
 
 
 @pytest.mark.parametrize("arch, mode", [("qwen2_5_vl", "frames"), ("qwen2_5_vl", "native"),
-                                        ("llava", "frames")])
+                                        ("llava", "frames"), ("llava_onevision", "native")])
 def test_grpo_trains_on_video(tiny_model, clips, tmp_path, arch, mode):
     base, out = tiny_model(arch), tmp_path / "grpo"
     load_recipe("grpo_facial_r1").main([

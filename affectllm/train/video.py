@@ -62,6 +62,13 @@ def processor_batch(processor: Any, conversations: list[list[dict]], **kwargs: A
     return processor(**call)
 
 
+def placeholder_ids(processor: Any) -> set[int]:
+    """Token ids of the processor's image and video placeholders."""
+    tok = processor.tokenizer
+    return {tok.convert_tokens_to_ids(t) for t in (getattr(processor, "image_token", None),
+                                                   getattr(processor, "video_token", None)) if t}
+
+
 def mm_token_type_ids(processor: Any, input_ids: Any) -> Any:
     """1 on image placeholder tokens, 2 on video placeholder tokens, 0 elsewhere (Qwen-VL)."""
     import torch
@@ -121,6 +128,15 @@ def video_grpo_trainer_class():
         lists); see the module docstring for why and where it differs from TRL's."""
 
         _video_rows: list[dict] | None = None
+
+        def __init__(self, *args: Any, **kwargs: Any):
+            super().__init__(*args, **kwargs)
+            # A completion holding an image/video placeholder token would not match the video
+            # features of the forward pass: rollouts never generate them.
+            placeholders = placeholder_ids(self.processing_class)
+            config = getattr(self, "generation_config", None)
+            if config is not None and placeholders:
+                config.suppress_tokens = sorted(set(config.suppress_tokens or []) | placeholders)
 
         def _generate_and_score_completions(self, inputs):
             if not any(x.get("videos") for x in inputs):
