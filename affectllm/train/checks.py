@@ -5,6 +5,7 @@ before any weights are loaded, and reported as an `InputError` (the recipes exit
 - the rewards (names, parameters) and whether the training data carries what each reward needs;
 - optional back-ends asked for but missing: vLLM, DeepSpeed, bitsandbytes (the message names the
   ``pip install 'affectllm[...]'`` extra), and DeepSpeed with a CPU-only torch build;
+- the video options (`check_video`): mode, sampling, ``native`` only for families with video input;
 - the resume target.
 """
 

@@ -177,7 +177,9 @@ def video_grpo_trainer_class():
             return prompt_ids, images if any(images) else None, fields
 
         def compute_loss(self, model, inputs, *args, **kwargs):
-            self._video_rows = inputs.pop("video_inputs", None)
+            # A copy without the column: a buffered batch is scored again (num_iterations > 1).
+            self._video_rows = inputs.get("video_inputs")
+            inputs = {k: v for k, v in inputs.items() if k != "video_inputs"}
             try:
                 return super().compute_loss(model, inputs, *args, **kwargs)
             finally:
