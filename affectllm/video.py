@@ -62,31 +62,49 @@ class VideoSampling:
         return n
 
     def sample(self, path: str) -> Clip:
-        """The frames of the video file at `path` (PyAV), evenly spread over the clip."""
-        frames, duration = decode_video(path)
-        n = self.frame_count(duration)
-        picked = [frames[min(len(frames) - 1, int((k + 0.5) * len(frames) / n))]
-                  for k in range(n)]
-        return Clip(picked, n / duration if duration > 0 else self.fps)
+        """The frames of the video file at `path` (PyAV), evenly spread over the clip: frame k of
+        n is the decoded frame at position (k + 1/2) / n of the clip. Only the picked frames are
+        converted to images (the container's frame count and duration decide which)."""
+        frames, duration = decode_video(path, self.frame_count)
+        return Clip(frames, len(frames) / duration if duration > 0 else self.fps)
 
 
-def decode_video(path: str) -> tuple[list, float]:
-    """All frames of the first video stream as RGB PIL images, and the clip's duration in seconds
-    (frame count / average rate when the container does not say)."""
+def _pick(total: int, n: int) -> list[int]:
+    return [min(total - 1, int((k + 0.5) * total / n)) for k in range(n)]
+
+
+def decode_video(path: str, frame_count: Any = None) -> tuple[list, float]:
+    """Frames of the first video stream as RGB PIL images, and the clip's duration in seconds
+    (frame count / average rate when the container does not say). Without `frame_count` every
+    frame; with it (duration -> n), the n frames evenly spread over the clip."""
     import av
 
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            frames = [f.to_image() for f in container.decode(stream)]
             rate = float(stream.average_rate or 0) or None
             duration = float(stream.duration * stream.time_base) if stream.duration else None
+            total = int(stream.frames or 0)
+            if frame_count is not None and total and duration:
+                wanted = _pick(total, frame_count(duration))
+                kept: dict[int, Any] = {}
+                for index, frame in enumerate(container.decode(stream)):
+                    if index in wanted:
+                        kept[index] = frame.to_image()
+                    if index >= wanted[-1]:
+                        break
+                if kept:  # a container may overstate its frame count: reuse the last frame
+                    last = kept[max(kept)]
+                    return [kept.get(i, last) for i in wanted], duration
+            frames = [f.to_image() for f in container.decode(stream)]
     except (av.FFmpegError, IndexError, OSError) as e:
         raise InputError(f"not a readable video ({e})", path=str(path)) from None
     if not frames:
         raise InputError("no video frames could be decoded", path=str(path))
     if not duration:
         duration = len(frames) / rate if rate else float(len(frames))
+    if frame_count is not None:
+        frames = [frames[i] for i in _pick(len(frames), frame_count(duration))]
     return frames, duration
 
 
