@@ -71,6 +71,8 @@ def default_root(src: Path) -> Path:
 def records(src: Path, root: Path, problems: Problems) -> Iterator[Record]:
     """Canonical samples of every conversation in `src` (files at any depth)."""
     make_id = IdMaker()
+    if (src / "jsons").is_dir():  # the Emo-CFG folder itself: never walk its videos/
+        src = src / "jsons"
     for path in source_files(src, (".json", ".jsonl"), recursive=True):
         where = tree_position(path)
         yield from convert_each(path, iter_json_records(path, problems), problems,
@@ -109,11 +111,8 @@ def _media(root: Path, obj: dict) -> list[dict]:
     return out
 
 
-def to_sample(obj: dict, root: Path, where: dict[str, str] | str | None,
-              make_id: IdMaker) -> dict:
-    """One conversation as a canonical sample."""
-    if isinstance(where, str) or where is None:
-        where = {"subset": where} if where else {}
+def to_sample(obj: dict, root: Path, where: dict[str, str], make_id: IdMaker) -> dict:
+    """One conversation as a canonical sample; `where` is its file's `tree_position`."""
     require(obj, ("messages",))
     messages = obj["messages"]
     if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
