@@ -156,10 +156,10 @@ class ImageLoader:
     (`smart_resize` with `factor` and the pixel range) when `factor` is set, so that every
     processor whose budget contains the result leaves it as it is.
 
-    Images of at most `cache_pixels` pixels are cached (least recently used first out) up to
-    `cache_bytes` in total; larger ones are decoded on every access. Videos are sampled with
-    `video` (`affectllm.video.VideoSampling`) on every access; in frames mode each frame is
-    resized like an image."""
+    Images (and sampled clips) whose image (each frame) has at most `cache_pixels` pixels are cached
+    (least recently used first out) up to `cache_bytes` in total; larger ones are decoded on every
+    access. Videos are sampled with `video` (`affectllm.video.VideoSampling`); in frames mode each
+    frame is resized like an image."""
 
     def __init__(self, factor: int | None = None, min_pixels: int | None = None,
                  max_pixels: int | None = None, cache_pixels: int = 512 * 512,
@@ -189,9 +189,8 @@ class ImageLoader:
             return self.target_size(*im.size)
 
     def load(self, path: str):
-        image = self._cache.get(path)
+        image = self._cached(path)
         if image is not None:
-            self._cache.move_to_end(path)
             return image
         from PIL import Image
 
@@ -201,13 +200,26 @@ class ImageLoader:
         except OSError as e:
             raise InputError(f"not a readable image ({e})", path=path) from None
         image = self.resize(image)
-        if image.width * image.height <= self.cache_pixels:
-            self._cache[path] = image
-            self._used += image.width * image.height * 3
-            while self._used > self.cache_bytes and self._cache:
-                _, old = self._cache.popitem(last=False)
-                self._used -= old.width * old.height * 3
+        self._remember(path, image, image.width * image.height)
         return image
+
+    def _remember(self, key: str, value: Any, pixels: int, largest: int | None = None) -> None:
+        """Cache `value` (an image, or a clip of `pixels` pixels whose largest frame has
+        `largest`) when its image (frame) is at most `cache_pixels`."""
+        if (pixels if largest is None else largest) > self.cache_pixels:
+            return
+        self._cache[key] = (value, pixels)
+        self._used += pixels * 3
+        while self._used > self.cache_bytes and self._cache:
+            _, (_, old) = self._cache.popitem(last=False)
+            self._used -= old * 3
+
+    def _cached(self, key: str) -> Any:
+        entry = self._cache.get(key)
+        if entry is None:
+            return None
+        self._cache.move_to_end(key)
+        return entry[0]
 
     def resize(self, image: Any) -> Any:
         """`image` resized to `target_size` (unchanged when it already fits)."""
@@ -217,10 +229,17 @@ class ImageLoader:
         return image if size == image.size else image.resize(size, Image.Resampling.BICUBIC)
 
     def clip(self, path: str) -> Any:
-        """The sampled `Clip` of the video at `path`; frames resized as images in frames mode."""
+        """The sampled `Clip` of the video at `path`; frames resized as images in frames mode.
+        Clips are cached like images (a GRPO group reads its row once per generation)."""
+        key = f"video:{path}"
+        clip = self._cached(key)
+        if clip is not None:
+            return clip
         clip = self.video.sample(path)
         if self.video.mode == "frames":
             clip.frames = [self.resize(f) for f in clip.frames]
+        sizes = [f.width * f.height for f in clip.frames]
+        self._remember(key, clip, sum(sizes), max(sizes))
         return clip
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
