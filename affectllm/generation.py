@@ -9,6 +9,11 @@ the same decoded images, so for one request they build the same text with the sa
 placeholders; vLLM's multimodal processor then expands the placeholders with the same pixel budget
 as the HF processor (`mm_processor_kwargs`).
 
+Video parts are sampled once per request by `affectllm.video.expand_videos` with the backend's
+`VideoSampling` (frames mode: one image part per sampled frame; native mode: one video input with
+its frame rate), the same sampling the training recipes use, so a model sees the same video tokens
+in training, HF generation and vLLM.
+
 A batch that fails is retried once and then reported: its outputs carry `error` and no texts, so a
 long run never dies on one bad sample.
 """
@@ -28,6 +33,14 @@ from affectllm.errors import InputError
 from affectllm.io import load_rgb
 from affectllm.models import PixelBudget, load_model_and_processor
 from affectllm.progress import progress
+from affectllm.video import (
+    Clip,
+    VideoSampling,
+    decode_video,
+    expand_videos,
+    processor_video_kwargs,
+    sampling_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -103,21 +116,32 @@ def _strip_media(messages: list[dict]) -> list[dict]:
 
 def media_of(messages: list[dict]) -> tuple[list[Any], list[Any]]:
     """(images, videos) referenced by the messages, in order. Images are opened as RGB PIL images;
-    videos given as a path are decoded to frames with qwen-vl-utils, a list of frames is kept."""
+    a video is a list of frames: a sampled `Clip`'s frames, a list of frames/paths as given, or
+    frames sampled evenly from a video file (PyAV)."""
+    images, videos = [], []
+    for part in _parts(messages):
+        if part["type"] == "image":
+            images.append(_rgb(part.get("image")))
+        elif part["type"] == "video":
+            src = part.get("video")
+            videos.append(src.frames if isinstance(src, Clip) else _load_video(src))
+    return images, videos
+
+
+def clips_of(messages: list[dict]) -> list[Clip]:
+    """The sampled video clips (native mode) of the messages, in order."""
+    return [p["video"] for p in _parts(messages)
+            if p["type"] == "video" and isinstance(p.get("video"), Clip)]
+
+
+def _parts(messages: list[dict]) -> list[dict]:
+    return [part for m in messages if not isinstance(m["content"], str) for part in m["content"]]
+
+
+def _rgb(src: Any):
     from PIL import Image
 
-    images, videos = [], []
-    for m in messages:
-        if isinstance(m["content"], str):
-            continue
-        for part in m["content"]:
-            if part["type"] == "image":
-                src = part.get("image")
-                images.append(src.convert("RGB") if isinstance(src, Image.Image)
-                              else load_rgb(src))
-            elif part["type"] == "video":
-                videos.append(_load_video(part.get("video")))
-    return images, videos
+    return src.convert("RGB") if isinstance(src, Image.Image) else load_rgb(src)
 
 
 def _load_video(src: Any, num_frames: int = 8):
@@ -129,21 +153,20 @@ def _load_video(src: Any, num_frames: int = 8):
 
 
 def read_video_frames(path: str, num_frames: int = 8) -> list:
-    """`num_frames` RGB PIL frames spread evenly over the video at `path`."""
-    import av
-
-    with av.open(str(path)) as container:
-        frames = [f.to_image() for f in container.decode(video=0)]
-    if not frames:
-        raise ValueError(f"no video frames decoded from {path}")
+    """`num_frames` RGB PIL frames spread evenly over the video at `path` (all when fewer)."""
+    frames, _ = decode_video(path)
     if len(frames) <= num_frames:
         return frames
     step = len(frames) / num_frames
     return [frames[int(i * step + step / 2)] for i in range(num_frames)]
 
 
-def vllm_request(processor: Any, request: Request, pixels: PixelBudget = PixelBudget()) -> dict:
-    """The input dict `vllm.LLM.generate` takes for one request (prompt text + multi_modal_data)."""
+def vllm_request(processor: Any, request: Request, pixels: PixelBudget = PixelBudget(),
+                 video: VideoSampling | None = None) -> dict:
+    """The input dict `vllm.LLM.generate` takes for one request (prompt text + multi_modal_data),
+    its videos sampled with `video` first (see `affectllm.video`)."""
+    messages = expand_videos(request.messages, video) if video else request.messages
+    request = Request(request.id, messages)
     images, videos = media_of(request.messages)
     data: dict[str, Any] = {}
     if images:
@@ -153,8 +176,12 @@ def vllm_request(processor: Any, request: Request, pixels: PixelBudget = PixelBu
     item: dict[str, Any] = {"prompt": render_prompt(processor, request.messages)}
     if data:
         item["multi_modal_data"] = data
-    if pixels.processor_kwargs():
-        item["mm_processor_kwargs"] = pixels.processor_kwargs()
+    mm_kwargs: dict[str, Any] = dict(pixels.processor_kwargs())
+    clips = clips_of(request.messages)
+    if clips:  # the sampled frames as they are, at their frame rate
+        mm_kwargs.update(do_sample_frames=False, fps=clips[0].fps)
+    if mm_kwargs:
+        item["mm_processor_kwargs"] = mm_kwargs
     return item
 
 
@@ -226,7 +253,8 @@ class HFBackend(Backend):
 
     def __init__(self, model_path: str, *, model: Any = None, processor: Any = None,
                  batch_size: int = 8, pixels: PixelBudget = PixelBudget(), dtype: str = "auto",
-                 device: str | None = None, trust_remote_code: bool = False):
+                 device: str | None = None, trust_remote_code: bool = False,
+                 video: VideoSampling | None = None):
         import torch
 
         super().__init__(model_path)
@@ -238,6 +266,7 @@ class HFBackend(Backend):
         self.processor = processor
         self.processor.tokenizer.padding_side = "left"
         self.batch_size = batch_size
+        self.video = video_for(self.processor, video)
 
     def order(self, requests: Sequence[Request]) -> list[Request]:
         """Sort by rendered prompt length so batches pad little."""
@@ -247,18 +276,8 @@ class HFBackend(Backend):
     def run_batch(self, batch: list[Request], sampling: Sampling) -> list[Output]:
         import torch
 
-        texts, images, videos = [], [], []
-        for r in batch:
-            texts.append(render_prompt(self.processor, r.messages))
-            im, vid = media_of(r.messages)
-            images += im
-            videos += vid
-        kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
-        if images:
-            kwargs["images"] = images
-        if videos:
-            kwargs["videos"] = videos
-        inputs = self.processor(**kwargs).to(self.device)
+        inputs = self.processor(**processor_inputs(
+            self.processor, [r.messages for r in batch], self.video)).to(self.device)
         greedy = sampling.temperature == 0
         gen_kwargs: dict[str, Any] = dict(
             max_new_tokens=sampling.max_new_tokens, do_sample=not greedy,
@@ -283,6 +302,36 @@ class HFBackend(Backend):
                 t, c = t * sampling.n, c * sampling.n
             outputs.append(Output(id=r.id, texts=t, num_tokens=c))
         return outputs
+
+
+def video_for(processor: Any, video: VideoSampling | None) -> VideoSampling | None:
+    """`video` with native mode's frame multiple taken from `processor` (`sampling_for`)."""
+    if video is None or video.mode != "native":
+        return video
+    return sampling_for(processor, video.mode, video.fps, video.max_frames)
+
+
+def processor_inputs(processor: Any, conversations: list[list[dict]],
+                     video: VideoSampling | None = None) -> dict[str, Any]:
+    """The keyword arguments of the processor call for a batch of conversations: prompt texts,
+    images, and videos (sampled with `video`; native clips with their frame rates)."""
+    texts, images, videos, clips = [], [], [], []
+    for messages in conversations:
+        if video is not None:
+            messages = expand_videos(messages, video)
+        texts.append(render_prompt(processor, messages))
+        im, vid = media_of(messages)
+        images += im
+        videos += vid
+        clips += clips_of(messages)
+    kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
+    if images:
+        kwargs["images"] = images
+    if clips and len(clips) == len(videos):
+        kwargs.update(processor_video_kwargs(clips))
+    elif videos:
+        kwargs["videos"] = videos
+    return kwargs
 
 
 def _generated_lengths(new_tokens: Any, eos: int | list[int] | None, pad: int | None) -> list[int]:
@@ -314,7 +363,8 @@ class VLLMBackend(Backend):
                  tensor_parallel_size: int = 1, data_parallel_size: int = 1,
                  gpu_memory_utilization: float = 0.85, max_model_len: int | None = None,
                  max_images: int = 1, max_videos: int = 0, dtype: str = "auto", seed: int = 0,
-                 trust_remote_code: bool = False, processor: Any = None):
+                 trust_remote_code: bool = False, processor: Any = None,
+                 video: VideoSampling | None = None):
         if importlib.util.find_spec("vllm") is None:
             raise InputError("the vllm backend needs vLLM: pip install 'affectllm[vllm]' "
                              "(on a machine with a CUDA GPU), or use --backend hf")
@@ -323,8 +373,12 @@ class VLLMBackend(Backend):
         from affectllm.models import load_processor
 
         super().__init__(model_path)
-        self.pixels = pixels
         self.processor = processor or load_processor(model_path, pixels, trust_remote_code)
+        self.pixels, self.video = pixels, video_for(self.processor, video)
+        if video is not None and video.mode == "frames":
+            max_images = max(max_images, video.max_frames)
+        elif video is not None:
+            max_videos = max(max_videos, 1)
         engine_args: dict[str, Any] = dict(
             model=model_path, tensor_parallel_size=tensor_parallel_size, dtype=dtype, seed=seed,
             gpu_memory_utilization=gpu_memory_utilization, trust_remote_code=trust_remote_code,
@@ -345,7 +399,7 @@ class VLLMBackend(Backend):
             top_k=sampling.top_k if sampling.top_k > 0 else -1,
             repetition_penalty=sampling.repetition_penalty,
             max_tokens=sampling.max_new_tokens, seed=sampling.seed)
-        inputs = [vllm_request(self.processor, r, self.pixels) for r in batch]
+        inputs = [vllm_request(self.processor, r, self.pixels, self.video) for r in batch]
         results = self.llm.generate(inputs, params, use_tqdm=True)
         return [Output(id=r.id, texts=[c.text for c in res.outputs],
                        num_tokens=[len(c.token_ids) for c in res.outputs])

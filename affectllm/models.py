@@ -46,10 +46,18 @@ class PixelBudget:
 
     min_pixels: int | None = None
     max_pixels: int | None = None
+    #: Per-frame budget of native video input (Qwen-VL video processors); default: the image's.
+    video_min_pixels: int | None = None
+    video_max_pixels: int | None = None
 
     def processor_kwargs(self) -> dict[str, int]:
         return {k: v for k, v in (("min_pixels", self.min_pixels),
                                   ("max_pixels", self.max_pixels)) if v is not None}
+
+    def video_bounds(self) -> tuple[int | None, int | None]:
+        """(min, max) pixels per video frame."""
+        return (self.video_min_pixels if self.video_min_pixels is not None else self.min_pixels,
+                self.video_max_pixels if self.video_max_pixels is not None else self.max_pixels)
 
 
 #: Offline fallback for dry runs: Hub ids whose family can be told from the name alone.
@@ -172,17 +180,20 @@ def load_processor(name_or_path: str, pixels: PixelBudget = PixelBudget(),
 
 
 def apply_pixel_budget(processor: Any, pixels: PixelBudget) -> None:
-    """Set min/max pixels on a Qwen-style image (and video) processor; no-op for others."""
+    """Set min/max pixels on a Qwen-style image processor and (with the video bounds) video
+    processor; no-op for others."""
     for attr in ("image_processor", "video_processor"):
         proc = getattr(processor, attr, None)
         size = getattr(proc, "size", None)
         if proc is None or size is None or "longest_edge" not in size:
             continue
+        low, high = (pixels.min_pixels, pixels.max_pixels) if attr == "image_processor" \
+            else pixels.video_bounds()
         new = dict(size)
-        if pixels.min_pixels is not None:
-            new["shortest_edge"] = pixels.min_pixels
-        if pixels.max_pixels is not None:
-            new["longest_edge"] = pixels.max_pixels
+        if low is not None:
+            new["shortest_edge"] = low
+        if high is not None:
+            new["longest_edge"] = high
         proc.size = type(size)(**new) if not isinstance(size, dict) else new
 
 

@@ -11,8 +11,12 @@
     out: null                              # default runs/synth/<config file stem>; or --out
     rounds: 1                              # or --rounds
     seed: 0
-    prompt: facial                         # a named task prompt, literal text, or null (question)
-    system: null
+    prompt: facial                         # a named task prompt, literal text, null (question),
+                                           # or model (absent: the same): the prompt recorded in
+                                           # the model folder (affectllm_task.json), else null
+    system: null                           # absent: the model's recorded system prompt
+    video: null                            # {mode: frames|native, fps: 2.0, max_frames: 8};
+                                           # null: the model's recorded sampling, else frames
     hint: "Your analysis must identify these Action Units: {aus}. The final answer must be: {answer}."
     rewards: [au, accuracy, format]        # rewards to score with (default: those named in accept)
     accept: {au: "== 1.0", accuracy: "== 1", format: "== 1"}   # or ["au == 1.0", ...]
@@ -61,7 +65,7 @@ MEDIA_MODES = ("copy", "link")
 HINT_FIELDS = ("aus", "au_codes", "answer", "labels", "openset")
 
 TOP_KEYS = {"data", "data_root", "model", "backend", "backend_options", "cpu_threads", "pixels",
-            "out", "rounds", "seed", "prompt", "system", "hint", "rewards", "accept", "n",
+            "video", "out", "rounds", "seed", "prompt", "system", "hint", "rewards", "accept", "n",
             "max_retries", "sampling", "select", "limit", "chunk_size", "dedup", "media",
             "retrain"}
 SAMPLING_KEYS = {"temperature", "top_p", "top_k", "max_new_tokens", "repetition_penalty"}
@@ -69,6 +73,9 @@ DEDUP_KEYS = {"by_id", "by_text"}
 RETRAIN_KEYS = {"enabled", "recipe", "config", "from", "overrides", "accelerate_config",
                 "num_processes"}
 PIXEL_KEYS = {"min_pixels", "max_pixels"}
+VIDEO_KEYS = {"mode", "fps", "max_frames"}
+#: `prompt` value (and default) meaning "the prompt recorded in the model folder".
+MODEL_PROMPT = "model"
 
 
 @dataclass
@@ -109,11 +116,14 @@ class SynthConfig:
     backend_options: dict[str, Any] = field(default_factory=dict)
     cpu_threads: int | None = None
     pixels: dict[str, int | None] = field(default_factory=dict)
+    video: dict[str, Any] | None = None
     out: str | None = None
     rounds: int = 1
     seed: int = 0
     prompt: str | None = None
     system: str | None = None
+    #: True when the config sets no `system`: the model's recorded system prompt is used.
+    system_from_model: bool = False
     hint: str | None = None
     rewards: list[Any] = field(default_factory=list)
     n: int = 4
@@ -177,11 +187,13 @@ def parse_config(raw: dict[str, Any], source: str | Path = "<config>") -> SynthC
         backend_options=check.mapping(raw, "backend_options"),
         cpu_threads=check.integer(raw, "cpu_threads", None, minimum=1),
         pixels=_pixels(raw, check),
+        video=_video(raw, check),
         out=check.text(raw, "out"),
         rounds=check.integer(raw, "rounds", 1, minimum=0),
         seed=check.integer(raw, "seed", 0),
-        prompt=check.text(raw, "prompt"),
+        prompt=check.text(raw, "prompt") if "prompt" in raw else MODEL_PROMPT,
         system=check.text(raw, "system"),
+        system_from_model="system" not in raw,
         hint=_hint(raw, check),
         rewards=list(rewards),
         n=check.integer(raw, "n", 4, minimum=1),
@@ -355,6 +367,24 @@ def _pixels(raw: dict, check: _Checker) -> dict[str, int | None]:
     spec = raw.get("pixels") or {}
     check.known(spec, PIXEL_KEYS, "pixels.")
     return {k: check.integer(spec, k, None, minimum=1, name=f"pixels.{k}") for k in sorted(spec)}
+
+
+def _video(raw: dict, check: _Checker) -> dict[str, Any] | None:
+    from affectllm.video import VIDEO_MODES, VideoSampling
+
+    spec = raw.get("video")
+    if spec is None:
+        return None
+    check.known(spec, VIDEO_KEYS, "video.")
+    out = {"mode": check.choice(spec, "mode", VIDEO_MODES, "frames", name="video.mode"),
+           "fps": check.number(spec, "fps", 2.0, name="video.fps"),
+           "max_frames": check.integer(spec, "max_frames", 8, minimum=1,
+                                       name="video.max_frames")}
+    try:
+        VideoSampling(**out)
+    except InputError as e:
+        check.fail("video", e.reason)
+    return out
 
 
 def _dedup(raw: dict, check: _Checker) -> DedupConfig:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from data_synthesis.acceptance import Rule, Scores, failed_rules
 from rewards import parse_completion
-from rewards.aus import AU_NAMES, find_aus, sort_aus
+from rewards.aus import FACS_AU_NAMES, find_aus, sort_aus
 from rewards.labels import canonical_label
 
 FEEDBACK_HEADER = "Your previous answer was rejected:"
@@ -24,7 +24,7 @@ FORMAT_HINT = ("bad format: reply exactly as <think>your reasoning</think><answe
 
 def au_phrase(code: str) -> str:
     """``AU4`` -> ``AU4 (brow lowerer)``."""
-    return f"{code} ({AU_NAMES.get(code, 'unknown action unit')})"
+    return f"{code} ({FACS_AU_NAMES.get(code, 'unknown action unit')})"
 
 
 def _base(reward: str) -> str:

@@ -24,6 +24,7 @@ half-way is simply done again. The same seed therefore gives the same corpus, in
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import sys
@@ -38,8 +39,10 @@ from affectllm.generation import Backend, make_backend
 from affectllm.io import read_jsonl, write_json, write_jsonl, write_yaml
 from affectllm.models import PixelBudget
 from affectllm.progress import progress
+from affectllm.task import read_task
+from affectllm.video import VideoSampling
 from data_synthesis.candidates import RoundContext, synthesize_chunk
-from data_synthesis.config import SynthConfig
+from data_synthesis.config import MODEL_PROMPT, SynthConfig
 from data_synthesis.corpus import copy_media, merge_rounds
 from data_synthesis.inputs import load_items, model_label, resolve_data, resolve_model
 from data_synthesis.manifest import Manifest
@@ -145,8 +148,8 @@ class SynthesisRun:
         if todo:
             self.log(f"round {k}: {len(ids)} items in {len(chunks)} chunk(s) of up to {size}, "
                      f"model {label}; {len(chunks) - len(todo)} chunk(s) done before")
-            ctx = RoundContext(self.cfg, self._backend_for(model), self.scorer, self.data_root,
-                               k, label)
+            ctx = RoundContext(self._round_config(model), self._backend_for(model), self.scorer,
+                               self.data_root, k, label)
             for c in progress(todo, desc=f"round {k}", unit="chunk"):
                 result = synthesize_chunk(ctx, [self.items_by_id[i] for i in chunks[c]], c)
                 write_json(self._chunk_path(round_dir, c), result)
@@ -246,11 +249,30 @@ class SynthesisRun:
         self.manifest.save()
         return entry
 
+    def _round_config(self, model: Path | str) -> SynthConfig:
+        """The config with the prompt (``model`` or absent) and system prompt (absent) the model
+        folder records (affectllm_task.json); without a record: the item's question, no system."""
+        task = read_task(model)
+        prompt, system = self.cfg.prompt, self.cfg.system
+        if prompt == MODEL_PROMPT:
+            prompt = None if task is None or task.prompt_text is None else task.prompt_text
+        if self.cfg.system_from_model and task is not None:
+            system = task.system_prompt
+        if (prompt, system) != (self.cfg.prompt, self.cfg.system):
+            self.log(f"prompt {'from the model folder' if task else '(the question)'}: "
+                     f"{(prompt or '(each item question)')[:80]!r}")
+        return dataclasses.replace(self.cfg, prompt=prompt, system=system)
+
     def _backend_for(self, model: Path | str) -> Backend:
         if self._backend is None or self._backend_model != str(model):
             self._close_backend()
+            task = read_task(model)
+            pixels = PixelBudget(**self.cfg.pixels) if self.cfg.pixels or task is None \
+                else task.pixel_budget()
+            video = VideoSampling(**self.cfg.video) if self.cfg.video else (
+                task.video_sampling() if task is not None else VideoSampling())
             options = {"batch_size": 8, "seed": self.cfg.seed, **self.cfg.backend_options,
-                       "pixels": PixelBudget(**self.cfg.pixels)}
+                       "pixels": pixels, "video": video}
             self._backend = make_backend(str(model), self.cfg.backend, **options)
             self._backend_model = str(model)
         return self._backend

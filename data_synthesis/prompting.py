@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from affectllm.prompts import sample_messages, task_prompt
-from rewards.aus import AU_NAMES, sort_aus
+from rewards.aus import au_name, sort_aus
 
 
 def hint_values(item: dict) -> dict[str, str]:
@@ -20,7 +20,7 @@ def hint_values(item: dict) -> dict[str, str]:
     openset = list(item.get("openset") or [])
     answer = item.get("answer") or (labels[0] if labels else ", ".join(openset))
     return {
-        "aus": ", ".join(f"{c} ({AU_NAMES.get(c, 'unknown')})" for c in aus) or "none",
+        "aus": ", ".join(f"{c} ({au_name(c)})" for c in aus) or "none",
         "au_codes": ", ".join(aus) or "none",
         "answer": answer,
         "labels": ", ".join(labels) or "none",

@@ -61,14 +61,21 @@ def _flag(p: argparse.ArgumentParser, name: str, help: str, default: bool = Fals
     _opt(p, name, nargs="?", const=True, default=default, type=_bool, metavar="BOOL", help=help)
 
 
-def _add_model_args(p: argparse.ArgumentParser, prompt_default: str, max_new_tokens: int) -> None:
+def _add_model_args(p: argparse.ArgumentParser, prompt_default: str, max_new_tokens: int,
+                    model_task: bool = False) -> None:
+    """The model, prompt, generation and backend options; with `model_task`, the prompt, system
+    message, pixel budget and video sampling default to the model folder's affectllm_task.json
+    (then `prompt_default`)."""
     p.add_argument("--model", required=True, help="the model to evaluate (local folder or hub id)")
     _opt(p, "out", type=Path, default=None,
          help="output folder (default: runs/eval/<benchmark>/<model folder name>)")
-    _opt(p, "prompt", default=prompt_default,
+    where = ("the prompt the model was trained with (its affectllm_task.json), else "
+             f"{prompt_default}") if model_task else prompt_default
+    _opt(p, "prompt", default=None if model_task else prompt_default,
          help="prompt name (affectgpt, openset, facial, sample = each sample's question) or "
-              "text (default: %(default)s)")
-    _opt(p, "system", default=None, help="optional system message")
+              f"text (default: {where})")
+    _opt(p, "system", default=None, help="optional system message" + (
+        " (default: the model's training system prompt)" if model_task else ""))
     g = p.add_argument_group("generation")
     _opt(g, "temperature", type=float, default=0.0, help="0 = greedy (default)")
     _opt(g, "top-p", type=float, default=1.0)
@@ -157,12 +164,29 @@ def cmd_emer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_model_task(config: dict, args: argparse.Namespace, fallback: str) -> dict:
+    """`config` with the prompt, system message, pixel budget and video sampling the model was
+    trained with (its affectllm_task.json) where no option sets them; adds ``prompt_source``."""
+    from affectllm.task import prompt_for, read_task
+
+    config["prompt"], config["prompt_source"] = prompt_for(args.model, args.prompt, fallback)
+    task = read_task(args.model)
+    if task is not None:
+        if args.system is None:
+            config["system"] = task.system_prompt
+        options = config["backend_options"]
+        if "pixels" not in options:
+            options["pixels"] = task.pixel_budget()
+        options["video"] = task.video_sampling()
+    return config
+
+
 def cmd_facial(args: argparse.Namespace) -> int:
     from eval.facial import FacialConfig, run
 
     run(FacialConfig(
-        **_model_config(args, "facial"), data=Path(args.data), split=args.split,
-        data_root=None if args.data_root is None else Path(args.data_root)))
+        **_with_model_task(_model_config(args, "facial"), args, "facial"), data=Path(args.data),
+        split=args.split, data_root=None if args.data_root is None else Path(args.data_root)))
     return 0
 
 
@@ -225,7 +249,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "AU F1 (micro and per AU), ROUGE-L of the reasoning, format rate and the mean "
                     "summed au + accuracy + format reward. report.json['metrics'] holds accuracy, "
                     "au_f1, format_rate, mean_reward, rouge_l.")
-    _add_model_args(p, "facial", 256)
+    _add_model_args(p, "facial", 256, model_task=True)
     p.add_argument("--data", required=True,
                    help="a canonical JSONL file, or a folder holding SPLIT.jsonl")
     _opt(p, "split", default="test", help="split file in a --data folder (default: test)")

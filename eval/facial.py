@@ -58,6 +58,8 @@ from rewards.labels import FACIAL_LABELS, canonical_label
 
 BENCHMARK = "facial"
 REWARDS = ("au", "accuracy", "format")
+PROMPT_SOURCES = {"option": "from --prompt", "model": "the model's training prompt, from its "
+                  "affectllm_task.json", "default": "the benchmark default"}
 NO_ANSWER = "(none)"
 OTHER = "other"
 
@@ -73,6 +75,9 @@ class FacialConfig:
     backend_options: dict = field(default_factory=dict)
     prompt: str = "facial"
     system: str | None = None
+    #: Where the prompt came from: "option" (--prompt), "model" (its affectllm_task.json) or
+    #: "default".
+    prompt_source: str = "default"
     sampling: Sampling = field(default_factory=lambda: Sampling(max_new_tokens=256))
     limit: int | None = None
     rescore: bool = False
@@ -84,7 +89,8 @@ class FacialConfig:
         return {"benchmark": BENCHMARK, "model": self.model, "data": str(data_file),
                 "data_root": str(root), "split": self.split, "out": str(self.out),
                 "backend": self.backend, "backend_options": options, "prompt": self.prompt,
-                "prompt_text": resolve_prompt(self.prompt), "system": self.system,
+                "prompt_text": resolve_prompt(self.prompt), "prompt_source": self.prompt_source,
+                "system": self.system,
                 "sampling": asdict(self.sampling), "limit": self.limit, "rescore": self.rescore,
                 "rewards": list(REWARDS)}
 
@@ -220,7 +226,7 @@ def render_markdown(cfg: FacialConfig, report: dict) -> str:
     lines = [f"# Facial benchmark: {cfg.model}", "",
              f"Data `{conf['data']}` ({report['n_samples']} samples, "
              f"{len(report['failed_generations'])} failed generations, {report['skipped_count']} "
-             f"skipped); prompt `{conf['prompt']}`; temperature {cfg.sampling.temperature}, seed "
+             f"skipped); prompt `{conf['prompt']}` ({PROMPT_SOURCES[conf['prompt_source']]}); temperature {cfg.sampling.temperature}, seed "
              f"{cfg.sampling.seed}; run {conf['started']}.", "", render_table(report), "",
              "## AU F1 per action unit", "",
              markdown_table(["AU", "F1", "tp", "fp", "fn"],

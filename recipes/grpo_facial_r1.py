@@ -6,7 +6,8 @@
 
 Arguments: TRL's `GRPOConfig` and `ModelConfig`, plus `affectllm.train.args.ScriptArguments`
 (``dataset_train``, ``dataset_eval``, ``data_root``, ``prompt``, ``rewards``, ``min_pixels`` /
-``max_pixels``, ``freeze_vision_tower``, ``merge_lora``, ``dry_run``). Rewards come from the
+``max_pixels``, ``video`` (frames | native), ``video_fps``, ``video_max_frames``,
+``freeze_vision_tower``, ``merge_lora``, ``dry_run``). Rewards come from the
 `rewards` registry by name; each entry's ``weight`` goes to ``reward_weights`` and the dataset
 columns ``labels``, ``openset``, ``aus`` (and ``id``, ``source``, ``valence``) reach every reward,
 aligned with its completions. TRL logs ``rewards/<name>/mean`` per reward and, with
@@ -35,6 +36,7 @@ from affectllm.train import checks, data, modeling, outputs  # noqa: E402
 from affectllm.train.args import parse_args  # noqa: E402
 from affectllm.train.entry import exits_on_input_error, quiet_defaults  # noqa: E402
 from affectllm.train.trainers import GRPOTrainer  # noqa: E402  (TRL's, resume-safe)
+from affectllm.train.video import video_grpo_trainer_class  # noqa: E402
 
 
 @exits_on_input_error
@@ -53,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
                                       reward_packages=script_args.reward_packages)
     training_args.reward_weights = suite.weights
     train_rows, eval_rows, root = data.train_eval_rows(script_args, data.grpo_rows)
+    checks.check_video(script_args, model_type, training_args, train_rows + (eval_rows or []))
     checks.check_reward_data(suite, train_rows, script_args.dataset_train)
     checks.check_eval_batch(training_args, eval_rows is not None)
     resume = checks.resume_checkpoint(training_args)
@@ -68,12 +71,17 @@ def main(argv: list[str] | None = None) -> None:
 
     # 2. Processor (with the pixel budget) and datasets (images opened lazily, resized to budget).
     processor = modeling.processor_for(model_args, script_args, training_args)
-    loader = data.image_loader(processor, modeling.pixel_budget(script_args))
+    video = modeling.video_sampling(script_args, processor)
+    loader = data.image_loader(processor, modeling.pixel_budget(script_args), video)
     train_dataset = data.to_dataset(train_rows, loader)
     eval_dataset = data.to_dataset(eval_rows, loader) if eval_rows is not None else None
 
-    # 3. Trainer: TRL loads the model (model_init_kwargs), adds LoRA / 4-bit when asked.
-    trainer = GRPOTrainer(
+    # 3. Trainer: TRL loads the model (model_init_kwargs), adds LoRA / 4-bit when asked. Native
+    #    video rows need affectllm's GRPOTrainer subclass (TRL's passes images only).
+    trainer_class = GRPOTrainer
+    if video.mode == "native" and data.has_videos(train_rows + (eval_rows or [])):
+        trainer_class = video_grpo_trainer_class()
+    trainer = trainer_class(
         model=model_args.model_name_or_path,
         reward_funcs=suite.funcs,
         args=training_args,

@@ -4,9 +4,12 @@
     accelerate launch --config_file recipes/accelerate_configs/zero3.yaml \\
         recipes/sft.py --config recipes/facial_r1/sft.yaml [--key value ...]
 
-Each sample becomes ``prompt`` (system?, user: images + task prompt) and ``completion``
+Each sample becomes ``prompt`` (system?, user: images/video + task prompt) and ``completion``
 (``<think>reasoning</think><answer>answer</answer>``, `affectllm.prompts.target_text`); TRL's vision
-collator masks the prompt, so image and prompt tokens are never trained on.
+collator masks the prompt, so image and prompt tokens are never trained on. Videos: ``video:
+frames`` (the sampled frames as images, TRL's collator) or ``video: native`` (the family's video
+input, `affectllm.train.video.VideoCollator`), with ``video_fps`` / ``video_max_frames`` and the
+video pixel budget.
 
 max_length: ``null`` (the default in affectllm's configs) never truncates. When set, TRL keeps the
 first max_length tokens of prompt + completion; this recipe measures every prompt (text and image
@@ -34,6 +37,7 @@ from affectllm.train import checks, data, modeling, outputs  # noqa: E402
 from affectllm.train.args import parse_args  # noqa: E402
 from affectllm.train.entry import exits_on_input_error, quiet_defaults  # noqa: E402
 from affectllm.train.trainers import SFTTrainer  # noqa: E402  (TRL's, resume-safe)
+from affectllm.train.video import VideoCollator  # noqa: E402
 
 
 @exits_on_input_error
@@ -46,6 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     checks.check_quantization(model_args)
     checks.check_deepspeed(training_args)
     checks.check_report_to(training_args)
+    checks.check_video(script_args, model_type)
     if script_args.rewards:
         raise InputError("rewards are a GRPO option; remove them from the SFT config")
     if training_args.completion_only_loss is False or training_args.assistant_only_loss:
@@ -63,7 +68,8 @@ def main(argv: list[str] | None = None) -> None:
 
     # 2. Processor (with the pixel budget), prompt lengths against max_length, datasets.
     processor = modeling.processor_for(model_args, script_args, training_args)
-    loader = data.image_loader(processor, modeling.pixel_budget(script_args))
+    video = modeling.video_sampling(script_args, processor)
+    loader = data.image_loader(processor, modeling.pixel_budget(script_args), video)
     lengths = data.check_sft_lengths(train_rows + (eval_rows or []), processor, loader,
                                      training_args.max_length)
     if lengths.get("truncated_completions"):
@@ -72,13 +78,19 @@ def main(argv: list[str] | None = None) -> None:
     train_dataset = data.to_dataset(train_rows, loader)
     eval_dataset = data.to_dataset(eval_rows, loader) if eval_rows is not None else None
 
-    # 3. Trainer: TRL loads the model (model_init_kwargs), adds LoRA / 4-bit when asked.
+    # 3. Trainer: TRL loads the model (model_init_kwargs), adds LoRA / 4-bit when asked. Native
+    #    video batches come from affectllm's collator (TRL's vision collator takes images only).
+    collator = None
+    if video.mode == "native" and data.has_videos(train_rows + (eval_rows or [])):
+        collator = VideoCollator(processor)
+        training_args.remove_unused_columns = False  # the `videos` column must reach it
     trainer = SFTTrainer(
         model=model_args.model_name_or_path,
         args=training_args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         processing_class=processor,
+        data_collator=collator,
         peft_config=modeling.peft_config(model_args),
         quantization_config=modeling.quantization_config(model_args),
     )

@@ -98,6 +98,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "from 0 (one fixed face and scene) to 1 (default: 1)")
     p.add_argument("--reasoning", choices=("sentences", "codes"), default="sentences",
                    help="templated reasoning: one sentence per AU, or the AU codes only")
+    p.add_argument("--video-frames", type=int, default=0, metavar="N",
+                   help="write short MPEG-4 clips of N frames (neutral -> expression) instead of "
+                        "images (default: 0, images)")
     p.set_defaults(func=cmd_toyfaces)
 
     p = actions.add_parser(
@@ -210,7 +213,8 @@ def cmd_toyfaces(args: argparse.Namespace) -> int:
     try:
         paths = generate_toyfaces(args.out, n=args.n, seed=args.seed, size=args.size,
                                   splits=splits, workers=args.workers,
-                                  variation=args.variation, reasoning=args.reasoning)
+                                  variation=args.variation, reasoning=args.reasoning,
+                                  video_frames=args.video_frames)
     except ValueError as e:
         raise InputError(str(e)) from None
     counts = {split: sum(1 for _ in path.open(encoding="utf-8")) for split, path in paths.items()}

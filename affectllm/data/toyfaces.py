@@ -6,6 +6,10 @@
     OUT/images/toyfaces-00000.png ...
     OUT/train.jsonl  OUT/validation.jsonl  OUT/test.jsonl     (image paths relative to OUT)
 
+With ``video_frames`` > 0 each sample is a short clip instead, ``OUT/videos/toyfaces-00000.mp4``
+(PyAV, MPEG-4, `VIDEO_FPS` frames a second): the same face moving from neutral to the expression,
+the AU intensities ramped linearly over the frames (`render_clip`).
+
 Each emotion is an EMFACS prototype (`EMFACS_PROTOTYPES`). The features that define an emotion are
 drawn large, thick and high-contrast (brows, eyes, mouth, nose wrinkles, cheeks) so that they survive
 downsampling to 56 px and a tiny vision-language model can learn them on a CPU in minutes; the
@@ -480,6 +484,34 @@ def describe(emotion: str, aus: Mapping[str, float | tuple], style: str = "sente
             f"{emotion}.")
 
 
+#: Frame rate of the toy clips.
+VIDEO_FPS = 4
+
+
+def render_clip(aus: Mapping[str, float | Sequence[float]], params: FaceParams | None,
+                size: int, frames: int) -> list[Image.Image]:
+    """`frames` faces from neutral (first) to `aus` at full intensity (last), linearly."""
+    def scaled(value: float | Sequence[float], t: float) -> float | tuple:
+        return tuple(v * t for v in value) if isinstance(value, (tuple, list)) else value * t
+
+    steps = [k / (frames - 1) if frames > 1 else 1.0 for k in range(frames)]
+    return [render_face({code: scaled(v, t) for code, v in aus.items()}, params, size)
+            for t in steps]
+
+
+def write_clip(path: str | Path, frames: Sequence[Image.Image], fps: int = VIDEO_FPS) -> None:
+    """Encode RGB frames as an MPEG-4 video with PyAV."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height = frames[0].size
+        stream.pix_fmt, stream.bit_rate = "yuv420p", 4_000_000
+        for image in frames:
+            container.mux(stream.encode(av.VideoFrame.from_image(image)))
+        container.mux(stream.encode())
+
+
 def _emotion_plan(sizes: Sequence[int], seed: int) -> list[str]:
     """Labels balanced within each split (sizes in `SPLITS` order), in a seeded order."""
     rng, labels = random.Random(f"toyfaces-order-{seed}"), []
@@ -499,23 +531,27 @@ def _split_sizes(n: int, splits: Sequence[float]) -> list[int]:
     return sizes
 
 
-def _make_one(job: tuple[int, str, str, int, int, str, float, str]) -> dict:
-    """Render and write one face; return its canonical sample (runs in a worker process)."""
-    index, emotion, split, seed, size, out, variation, style = job
+def _make_one(job: tuple[int, str, str, int, int, str, float, str, int]) -> dict:
+    """Render and write one face (or clip); return its canonical sample (runs in a worker
+    process)."""
+    index, emotion, split, seed, size, out, variation, style, frames = job
     rng = random.Random(f"toyfaces-{seed}-{index}")
     params = FaceParams.random(rng, variation)
     aus, active = sample_expression(emotion, rng)
     sample_id = f"toyfaces-{index:05d}"
-    rel = f"images/{sample_id}.png"
-    image = render_face(aus, params, size)
     # Plain writes (no temp file, no fsync): the split files, written atomically at the end, are
     # what makes the data set, and a rerun rewrites every image.
-    image.save(Path(out) / rel, format="PNG", compress_level=6)
+    if frames:
+        rel, kind = f"videos/{sample_id}.mp4", "video"
+        write_clip(Path(out) / rel, render_clip(aus, params, size, frames))
+    else:
+        rel, kind = f"images/{sample_id}.png", "image"
+        render_face(aus, params, size).save(Path(out) / rel, format="PNG", compress_level=6)
     think = describe(emotion, aus, style)
     meta = {"intensity": {k: (list(v) if isinstance(v, tuple) else v) for k, v in aus.items()},
             "face": {k: round(v, 4) if isinstance(v, float) else v
                      for k, v in asdict(params).items()}, "split": split}
-    return make_sample(sample_id, SOURCE, media=[{"type": "image", "path": rel}],
+    return make_sample(sample_id, SOURCE, media=[{"type": kind, "path": rel}],
                        question=QUESTION, labels=[emotion], aus=active, reasoning=think,
                        answer=emotion, meta=meta)
 
@@ -523,13 +559,14 @@ def _make_one(job: tuple[int, str, str, int, int, str, float, str]) -> dict:
 def generate_toyfaces(out: str | Path, n: int = 4000, seed: int = 0, size: int = 112,
                       splits: Sequence[float] = (0.8, 0.1, 0.1),
                       workers: int | None = None, variation: float = 1.0,
-                      reasoning: str = "sentences") -> dict[str, Path]:
+                      reasoning: str = "sentences", video_frames: int = 0) -> dict[str, Path]:
     """Write `n` procedural faces to `out` (images under ``out/images``, one JSONL per split) and
     return ``{split: path}``. Same arguments give byte-identical files. One process renders about
     300 faces a second; `workers` > 1 uses a process pool, which changes speed only (never output)
     and pays off only on idle cores. `variation` scales face shape, skin, position, rotation and
     background from none (0) to the full range (1, the default); see `FaceParams.random`.
-    `reasoning` is the style of the templated reasoning (`describe`)."""
+    `reasoning` is the style of the templated reasoning (`describe`). `video_frames` > 0 writes
+    clips of that many frames (neutral -> expression) under ``out/videos`` instead of images."""
     if not 0 <= variation <= 1:
         raise ValueError("variation must lie in [0, 1]")
     if reasoning not in REASONING_STYLES:
@@ -538,12 +575,15 @@ def generate_toyfaces(out: str | Path, n: int = 4000, seed: int = 0, size: int =
         raise ValueError("n must be at least 1")
     if size < 32:
         raise ValueError("size must be at least 32 pixels")
+    if video_frames < 0 or (video_frames and size % 2):
+        raise ValueError("video_frames must be >= 0, and clips need an even size")
     out = ensure_output_dir(out)
-    with output_errors(out / "images"):
-        (out / "images").mkdir(exist_ok=True)
+    media = out / ("videos" if video_frames else "images")
+    with output_errors(media):
+        media.mkdir(exist_ok=True)
     sizes = _split_sizes(n, splits)
     split_of = [name for name, count in zip(SPLITS, sizes) for _ in range(count)]
-    jobs = [(k, emotion, split_of[k], seed, size, str(out), variation, reasoning)
+    jobs = [(k, emotion, split_of[k], seed, size, str(out), variation, reasoning, video_frames)
             for k, emotion in enumerate(_emotion_plan(sizes, seed))]
     workers = max(1, workers or 1)
     bar = dict(desc="rendering faces", total=n, unit="face")

@@ -11,10 +11,13 @@ module        what it does
 `checks`      early checks, all before any weights are loaded: model family, rewards and the data
               columns they need, vLLM / DeepSpeed / bitsandbytes availability, resume target
 `data`        canonical JSONL -> TRL's conversational vision format: prompt-completion rows for SFT,
-              prompt rows with ``images`` and the reward columns for GRPO; lazy image loading
+              prompt rows with ``images`` (``videos``) and the reward columns for GRPO; lazy
+              image loading and video sampling
 `modeling`    model init kwargs, LoRA / 4-bit configs (TRL's helpers, LoRA kept off the ViT), the
               processor with the pixel budget, freezing
 `outputs`     resolved config YAML, final save (model or adapter + merged model, processor), model card
+`video`       native video input (``video: native``): the SFT collator and the GRPOTrainer
+              subclass that pass the family's video tensors (frames mode needs neither)
 `entry`       ``main`` wrapper: `InputError` -> message on stderr and exit status 2
 `testing`     toy data with per-sample questions, a recording reward and a trivial one (tests and
               benchmarks; referenced from configs by import path)

@@ -28,8 +28,9 @@ _FALSE = ("false", "0", "no", "off", "none", "null", "")
 
 @dataclass
 class ScriptArguments:
-    """Data, prompt, rewards, image budget and freezing options of the affectllm recipes.
-    `parse_args` also sets ``config_file`` on the instance (the ``--config`` path, or None)."""
+    """Data, prompt, rewards, image and video budget and freezing options of the affectllm
+    recipes. `parse_args` also sets ``config_file`` on the instance (the ``--config`` path, or
+    None)."""
 
     dataset_train: str | None = field(
         default=None, metadata={"help": "Canonical JSONL file of training samples (required)."})
@@ -73,6 +74,22 @@ class ScriptArguments:
                           "image tokens; use the same values in vLLM's mm_processor_kwargs."})
     max_pixels: int | None = field(
         default=None, metadata={"help": "Image pixel budget, upper bound (see min_pixels)."})
+    video: str = field(
+        default="frames",
+        metadata={"help": "How video media reach the model: 'frames' (the sampled frames as "
+                          "images; every family) or 'native' (the family's own video input: "
+                          "Qwen2/2.5/3-VL pixel_values_videos + video_grid_thw, LLaVA-OneVision "
+                          "video). Generation and synthesis sample videos the same way."})
+    video_fps: float = field(
+        default=2.0, metadata={"help": "Frames sampled per second of a video."})
+    video_max_frames: int = field(
+        default=8, metadata={"help": "At most this many frames per video (evenly spread)."})
+    video_min_pixels: int | None = field(
+        default=None, metadata={"help": "Video pixel budget per frame, lower bound (native mode, "
+                                        "Qwen-VL families; default: min_pixels)."})
+    video_max_pixels: int | None = field(
+        default=None, metadata={"help": "Video pixel budget per frame, upper bound (native mode; "
+                                        "default: max_pixels)."})
     freeze_vision_tower: bool = field(
         default=True, metadata={"help": "Freeze the vision tower in full fine-tuning (LoRA never "
                                         "touches it)."})

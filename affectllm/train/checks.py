@@ -5,6 +5,7 @@ before any weights are loaded, and reported as an `InputError` (the recipes exit
 - the rewards (names, parameters) and whether the training data carries what each reward needs;
 - optional back-ends asked for but missing: vLLM, DeepSpeed, bitsandbytes (the message names the
   ``pip install 'affectllm[...]'`` extra), and DeepSpeed with a CPU-only torch build;
+- the video options (`check_video`): mode, sampling, ``native`` only for families with video input;
 - the resume target.
 """
 
@@ -182,7 +183,7 @@ def check_reward_data(suite: Any, rows: list[dict], source: str | None = None) -
         raise InputError("no training samples", path=source)
     step = max(1, len(rows) // PROBE_ROWS)
     probe = rows[::step][:PROBE_ROWS]
-    skip = {"prompt", "images", "completion"}
+    skip = {"prompt", "images", "videos", "completion"}
     columns = {k: [r[k] for r in probe] for k in probe[0] if k not in skip}
     completions = [[{"role": "assistant", "content": "<think></think><answer>x</answer>"}]] * len(probe)
     for func in suite.funcs:
@@ -200,6 +201,36 @@ def check_reward_data(suite: Any, rows: list[dict], source: str | None = None) -
         if needed and all(v is None for v in values):
             raise InputError(f"reward {name!r} needs {', '.join(needed)} but none of the "
                              f"{len(probe)} probed samples has a usable value there", path=source)
+
+
+#: Families with a video input of their own (``video: native``).
+NATIVE_VIDEO_FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "llava_onevision")
+
+
+def check_video(script_args: Any, kind: str, training_args: Any = None,
+                rows: list[dict] | None = None) -> None:
+    """The video options: a known mode, sane sampling, ``native`` only for a family with video
+    input; for GRPO (`rows` given) native video rows hold no images and use transformers
+    rollouts (TRL's vLLM path takes images only)."""
+    from affectllm.video import VideoSampling
+
+    VideoSampling(script_args.video, script_args.video_fps, script_args.video_max_frames)
+    if script_args.video != "native":
+        return
+    if kind not in NATIVE_VIDEO_FAMILIES:
+        raise InputError(f"video: native needs a family with video input "
+                         f"({', '.join(NATIVE_VIDEO_FAMILIES)}); {kind} takes video as frames: "
+                         "set video: frames")
+    videos = [r for r in rows or [] if r.get("videos")]
+    if not videos:
+        return
+    if getattr(training_args, "use_vllm", False):
+        raise InputError("video: native with use_vllm is not supported (TRL's vLLM rollouts take "
+                         "images only): set use_vllm: false or video: frames")
+    mixed = next((r for r in videos if r["images"]), None)
+    if mixed is not None:
+        raise InputError(f"sample {mixed['id']!r} has images and a video; GRPO with video: native "
+                         "takes video-only samples: set video: frames")
 
 
 def family_of(kind: str) -> str:

@@ -31,7 +31,17 @@ UNQUANTISED = ["visual", "vision_tower", "multi_modal_projector", "lm_head"]
 
 
 def pixel_budget(script_args: Any) -> PixelBudget:
-    return PixelBudget(script_args.min_pixels, script_args.max_pixels)
+    return PixelBudget(script_args.min_pixels, script_args.max_pixels,
+                       getattr(script_args, "video_min_pixels", None),
+                       getattr(script_args, "video_max_pixels", None))
+
+
+def video_sampling(script_args: Any, processor: Any):
+    """The `affectllm.video.VideoSampling` of the recipe's video options for `processor`."""
+    from affectllm.video import sampling_for
+
+    return sampling_for(processor, script_args.video, script_args.video_fps,
+                        script_args.video_max_frames)
 
 
 def derived_init_kwargs(model_args: Any, trust_remote_code: bool) -> dict[str, Any]:

@@ -5,6 +5,9 @@
                             the final model: full fine-tuning, or LoRA merged (merge_lora: true)
     adapter/                the LoRA adapter when merge_lora is true (else adapter files at the top)
     processor / tokenizer files
+    affectllm_task.json     the task prompt, system prompt, pixel budget, video sampling and answer
+                            format the model was trained with (`affectllm.task`): evaluation,
+                            synthesis and the pipeline use them by default
     trainer_state.json, train_results.json, eval_results.json, all_results.json
     README.md               model card: base model, data, prompt, rewards, settings, metrics
     checkpoint-*/           intermediate checkpoints (save_steps / save_total_limit)
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from affectllm.io import write_text, write_yaml
+from affectllm.task import task_of, write_task
 from affectllm.train.modeling import derived_init_kwargs
 
 RESOLVED_CONFIG = "resolved_config.yaml"
@@ -134,6 +138,7 @@ def save_final(trainer: Any, processor: Any, script_args: Any, model_args: Any,
             trainer.model.config.save_pretrained(out)
         processor.save_pretrained(out)
         written["processor"] = str(out)
+        written["task"] = str(write_task(out, task_of(script_args)))
     trainer.accelerator.wait_for_everyone()
     return written
 
@@ -197,7 +202,11 @@ def write_model_card(output_dir: str | Path, *, method: str, script: str, model_
     lines += ["", "## Prompt", "", f"- prompt: `{script_args.prompt}`",
               f"- system prompt: {script_args.system_prompt!r}",
               f"- pixel budget: min_pixels={script_args.min_pixels}, "
-              f"max_pixels={script_args.max_pixels}", ""]
+              f"max_pixels={script_args.max_pixels}",
+              f"- video: {script_args.video} (fps {script_args.video_fps}, at most "
+              f"{script_args.video_max_frames} frames)",
+              "- recorded in `affectllm_task.json` (used by `affectllm eval` / `synth` by "
+              "default)", ""]
     if rewards is not None:
         lines += ["## Rewards", "", "| reward | weight | parameters |", "|---|---:|---|"]
         lines += [f"| {r['name']} | {_fmt(r['weight'])} | {r['params'] or '-'} |" for r in rewards]

@@ -48,7 +48,8 @@ class Reader:
 
 READERS: dict[str, Reader] = {
     "fea20k": Reader("fea20k", fea20k.records, description="Facial-R1 FEA-20K JSONL"),
-    "emocfg": Reader("emocfg", emocfg.records, description="Emo-CFG, ms-swift messages"),
+    "emocfg": Reader("emocfg", emocfg.records, emocfg.default_root,
+                     "Emo-CFG official tree, ms-swift messages"),
     "mer_unibench": Reader("mer_unibench", mer_unibench.records,
                            description="MER-UniBench official dataset/ tree (or label.csv)"),
     "emer": Reader("emer", emer.records, emer.folder, "EMER dataset-v1 / dataset-v2"),

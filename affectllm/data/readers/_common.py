@@ -73,14 +73,17 @@ class Problems:
 
 # ------------------------------------------------------------------------------------ sources
 
-def source_files(src: Path, suffixes: Sequence[str]) -> list[Path]:
-    """`src` itself, or the files with one of `suffixes` directly inside the folder `src`."""
+def source_files(src: Path, suffixes: Sequence[str], recursive: bool = False) -> list[Path]:
+    """`src` itself, or the files with one of `suffixes` inside the folder `src` (directly, or at
+    any depth with `recursive`), sorted by path."""
     if src.is_file():
         return [src]
     if src.is_dir():
-        files = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+        found = src.rglob("*") if recursive else src.iterdir()
+        files = sorted(p for p in found if p.is_file() and p.suffix.lower() in suffixes)
         if not files:
-            raise InputError(f"no {'/'.join(suffixes)} files in this folder", path=src)
+            where = "this folder or below it" if recursive else "this folder"
+            raise InputError(f"no {'/'.join(suffixes)} files in {where}", path=src)
         return files
     raise InputError("file or folder not found", path=src)
 
