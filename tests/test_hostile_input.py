@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from hostile import Case, check_case
+from hostile_benchmark_cases import BENCHMARK_CASES
 
 
 def jsonl(*rows: dict | str) -> str:
@@ -306,8 +307,8 @@ EVAL = [
                                         "--out", "out"), r"m/config\.json:1: malformed",
          files={"m/config.json": "{", **TRAIN}, leftovers=("out",)),
     Case("eval-batch-size-0", ("eval", "facial", "--model", "m", "--data", "d.jsonl",
-                               "--batch-size", "0"), r"--batch-size: expected a positive "
-         r"integer, got '0'"),
+                               "--batch-size", "0"), r"--batch-size/--batch_size: expected a "
+         r"positive integer, got '0'"),
     Case("eval-max-new-tokens-negative", ("eval", "facial", "--model", "m", "--data", "d.jsonl",
                                           "--max-new-tokens", "-3"), r"--max-new-tokens"),
     Case("eval-gpu-memory-out-of-range", ("eval", "facial", "--model", "m", "--data", "d.jsonl",
@@ -317,7 +318,7 @@ EVAL = [
          leftovers=("out",)),
 ]
 
-SYNTH_CONFIG = "data: d.jsonl\nmodel: {model}\nout: out\nrewards: [format]\n"
+SYNTH_CONFIG = "data: d.jsonl\nmodel: {model}\nout: out\nrewards: [format]\naccept: {{format: \">= 1\"}}\n"
 SYNTH = [
     Case("synth-malformed-yaml", ("synth", "--config", "s.yaml"), r"s\.yaml:\d+: malformed YAML",
          files={"s.yaml": "model: [x\nrounds: 1\n"}),
@@ -359,7 +360,7 @@ if os.geteuid() != 0:  # permissions do not stop root
              r"faces: cannot write here: permission denied", setup=read_only("faces")),
     ]
 
-CASES = DATA + RECIPES + EVAL + SYNTH + PIPELINE + SCORE_CASES
+CASES = DATA + RECIPES + EVAL + SYNTH + PIPELINE + SCORE_CASES + BENCHMARK_CASES
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

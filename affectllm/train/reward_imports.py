@@ -29,14 +29,15 @@ from pathlib import Path
 from affectllm.errors import InputError
 
 
-def _package_location(top: str) -> Path | None:
-    """Where the top-level package `top` lives, found without importing it."""
+def _package_location(top: str, roots: Sequence[Path]) -> Path | None:
+    """Where the top-level package `top` lives (searched in `roots` first, then on sys.path),
+    found without importing it."""
     module = sys.modules.get(top)
     if module is not None:
         paths = list(getattr(module, "__path__", []) or [])
         origin = paths[0] if paths else getattr(module, "__file__", None)
         return Path(origin).resolve() if origin else None
-    spec = importlib.machinery.PathFinder.find_spec(top)
+    spec = importlib.machinery.PathFinder.find_spec(top, [*map(str, roots), *sys.path])
     if spec is None:
         return None
     if spec.submodule_search_locations:
@@ -67,17 +68,20 @@ def import_reward_factory(name: str, *, roots: Sequence[str | Path],
     top = parts[0]
     if top in sys.stdlib_module_names or top in sys.builtin_module_names:
         raise InputError(f"reward {name!r}: rewards may not come from the standard library")
+    own = [Path(r).resolve() for r in roots]
     if top not in packages:
-        location = _package_location(top)
+        location = _package_location(top, own)
         if location is None:
             raise InputError(f"reward {name!r}: no module {top!r} found")
-        own = [Path(r).resolve() for r in roots]
         installed = any(_inside(location, d) for d in _installed_dirs())
         if installed or not any(_inside(location, r) for r in own):
             raise InputError(
                 f"reward {name!r}: {top!r} is not your own code ({location} lies outside the "
                 f"working directory and the config's folder{', in installed packages' if installed else ''}); "
                 f"to allow an installed package of yours, name it in reward_packages")
+    for folder in reversed(own):  # the user's own modules import by their folder
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
