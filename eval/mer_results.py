@@ -21,7 +21,6 @@ scores x100 in the official order, then their mean (``np.mean``), each as ``& %.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +35,7 @@ from affectllm.data.readers.mer_unibench import (
 )
 from affectllm.data.readers.safe_npz import load_npz, npz_value
 from affectllm.errors import InputError
-from affectllm.io import atomic_open
+from affectllm.io import atomic_open, iter_csv_rows
 from eval.scorers import ew_dataset_score, hit_rate, sentiment_scores
 
 #: data set -> the ``<ds>`` of ``results-<ds>``
@@ -88,38 +87,30 @@ def read_predictions(path: Path, column: str) -> dict[str, str]:
 
 def read_named_column(path: str | Path, column: str) -> dict[str, tuple[str, int]]:
     """``name -> (value, line)`` from a CSV with columns ``name`` and `column` (others ignored), in
-    file order. InputError for an unreadable file, a missing column, an empty or duplicate name."""
+    file order. InputError for an unreadable file (bad UTF-8 or malformed CSV at its line), a
+    missing column, an empty or duplicate name."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError("file not found", path=path)
     out: dict[str, tuple[str, int]] = {}
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            reader = csv.DictReader(f)
-            header = reader.fieldnames
-            if header is None:
-                raise InputError("empty file: expected a header row", path=path, line=1)
-            stripped = [h.strip() for h in header]
-            missing = [c for c in ("name", column) if c not in stripped]
-            if missing:
-                raise InputError(f"missing column(s) {', '.join(missing)}; found: "
-                                 f"{', '.join(stripped) or '(none)'}", path=path, line=1)
-            name_key, value_key = header[stripped.index("name")], header[stripped.index(column)]
-            for row in reader:
-                line = reader.line_num
-                name = (row.get(name_key) or "").strip()
-                if not name:
-                    raise InputError("empty name", path=path, line=line)
-                if name in out:
-                    raise InputError(f"duplicate name {name!r} (first on line {out[name][1]})",
-                                     path=path, line=line)
-                out[name] = (row.get(value_key) or "", line)
-    except UnicodeDecodeError as e:
-        raise InputError(f"not UTF-8 text ({e.reason} at byte {e.start})", path=path) from None
-    except csv.Error as e:
-        raise InputError(f"malformed CSV: {e}", path=path) from None
-    except OSError as e:
-        raise InputError(f"cannot read: {e.strerror or e}", path=path) from None
+    rows = iter_csv_rows(path)
+    header = next(rows, (1, None))[1]
+    if header is None:
+        raise InputError("empty file: expected a header row", path=path, line=1)
+    stripped = [h.strip().lstrip("\ufeff") for h in header]
+    missing = [c for c in ("name", column) if c not in stripped]
+    if missing:
+        raise InputError(f"missing column(s) {', '.join(missing)}; found: "
+                         f"{', '.join(stripped) or '(none)'}", path=path, line=1)
+    name_at, value_at = stripped.index("name"), stripped.index(column)
+    for line, row in rows:
+        if not row:
+            continue
+        name = row[name_at].strip() if name_at < len(row) else ""
+        if not name:
+            raise InputError("empty name", path=path, line=line)
+        if name in out:
+            raise InputError(f"duplicate name {name!r} (first on line {out[name][1]})",
+                             path=path, line=line)
+        out[name] = (row[value_at] if value_at < len(row) else "", line)
     return out
 
 
