@@ -66,7 +66,7 @@ def evil_npz() -> bytes:
     return npz(test_corpus=np.array(_RunsACommand(), dtype=object))
 
 
-MODEL = {"m/.keep": ""}       # an existing (empty) model folder: the data error comes first
+MODEL = {"m/config.json": '{"model_type": "qwen2_5_vl"}'}  # passes the model check; the data error comes next
 CLIP = b"\0"                   # a media file is only listed, never opened, before the error
 EMER_HEADER = "names,emotions,subtitles,reasons\n"
 MELD = "ds/meld-process/label.npz"

@@ -29,6 +29,17 @@ def sample(**fields) -> dict:
     return row
 
 
+def png_bytes(size: int = 8) -> bytes:
+    """A small valid PNG."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (size, size), (200, 150, 120)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def png_bomb(width: int, height: int) -> bytes:
     """A valid 1-bit greyscale PNG of `width` x `height` black pixels that compresses to a few
     kilobytes: a decompression bomb once `width * height` exceeds PIL's MAX_IMAGE_PIXELS. Written
@@ -236,7 +247,7 @@ DATA = [
 
 SFT_SCRIPT, GRPO_SCRIPT = "recipes/sft.py", "recipes/grpo_facial_r1.py"
 MODEL_STUB = {"m/config.json": json.dumps({"model_type": "qwen2_5_vl"})}
-TRAIN = {"d.jsonl": jsonl(sample()), "a.png": b"not read before the checks"}
+TRAIN = {"d.jsonl": jsonl(sample()), "a.png": png_bytes()}
 
 
 def recipe(script: str, *extra: str, config: str = "c.yaml") -> tuple[str, ...]:
