@@ -25,9 +25,11 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "CI
 
 @pytest.mark.slow
 def test_grpo_zero2_two_processes(tiny_model, tmp_path):
+    import yaml
     from transformers import AutoModelForImageTextToText
 
-    from affectllm.train.data import ImageLoader
+    from affectllm.models import PixelBudget, load_processor
+    from affectllm.train.data import image_loader
 
     faces = toy_data(tmp_path / "faces", n=24)
     model, out, calls = tiny_model("qwen2_5_vl"), tmp_path / "grpo", tmp_path / "calls.jsonl"
@@ -49,7 +51,9 @@ def test_grpo_zero2_two_processes(tiny_model, tmp_path):
     AutoModelForImageTextToText.from_pretrained(out)
 
     samples = {s["id"]: s for s in load_samples(faces)}
-    loader = ImageLoader()
+    config = yaml.safe_load((RECIPES_DIR / "tiny" / "grpo.yaml").read_text())
+    pixels = PixelBudget(config["min_pixels"], config["max_pixels"])  # what the recipe applies
+    loader = image_loader(load_processor(str(model), pixels), pixels)
     records = read_records(calls)
     assert {r["rank"] for r in records} == {0, 1}
     assert len(records) == 2 * 2 * 4  # steps x processes x per-device batch

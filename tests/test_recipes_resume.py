@@ -34,7 +34,7 @@ from affectllm.train.testing import (
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "CI": "1",
        "TOKENIZERS_PARALLELISM": "false"}
 STEPS, SAVE_AT = 4, 2
-LENGTH = json.dumps({"name": "affectllm.train.testing.length_reward", "scale": 64})
+LENGTH = json.dumps({"name": "affectllm.train.testing.length_reward", "scale": 10_000})
 LORA = {"use_peft": "true", "lora_r": 8, "lora_alpha": 16}
 
 

@@ -38,18 +38,22 @@ class Plan:
 
 
 def plan_for(script_args: Any, training_args: Any, model_args: Any, method: str,
-             launch: Launch, completion_tokens: int | None = None) -> Plan:
-    """The plan of parsed recipe arguments under `launch`."""
+             launch: Launch, completion_tokens: int | None = None,
+             image_pixels: int | None = None) -> Plan:
+    """The plan of parsed recipe arguments under `launch`; `image_pixels` is the area of the
+    data's images (default: as large as the pixel budget allows)."""
     from affectllm.plan.recipe import workload
 
     model = plan_model(model_args, script_args, training_args, launch.zero_stage)
-    work = workload(model, method, script_args, training_args, model_args, completion_tokens)
+    work = workload(model, method, script_args, training_args, model_args, completion_tokens,
+                    image_pixels)
     return Plan(model, work, launch, estimate(model, work, launch), knobs(model, work, launch))
 
 
 def plan_recipe(config: str | Path, *, accelerate_config: str | None = None,
                 gpus: int | None = None, gpu_memory_gib: float | None = None,
-                completion_tokens: int | None = None, extra: list[str] | None = None) -> Plan:
+                completion_tokens: int | None = None, image_pixels: int | None = None,
+                extra: list[str] | None = None) -> Plan:
     """The plan of a recipe YAML; the accelerate config defaults to the one in its launch line
     (``"none"``: no accelerate config, one process or `gpus` DDP processes)."""
     from affectllm.plan.recipe import launch_from_accelerate, load_recipe_args, recipe_header
@@ -59,7 +63,8 @@ def plan_recipe(config: str | Path, *, accelerate_config: str | None = None,
         accelerate_config = recipe_header(config)[0]
     launch = launch_from_accelerate(None if accelerate_config == "none" else accelerate_config,
                                     gpus, gpu_memory_gib)
-    return plan_for(script_args, training_args, model_args, method, launch, completion_tokens)
+    return plan_for(script_args, training_args, model_args, method, launch, completion_tokens,
+                    image_pixels)
 
 
 def dry_run_lines(script_args: Any, training_args: Any, model_args: Any) -> list[str]:

@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="memory of one GPU (default: this machine's GPU, else 80)")
     p.add_argument("--completion-tokens", type=int, default=None,
                    help="completion length to plan for (default: max_completion_length; SFT 256)")
+    p.add_argument("--image-pixels", type=int, default=None, metavar="N",
+                   help="area of the data's images in pixels, e.g. 200704 for 448x448 faces "
+                        "(default: as large as the recipe's pixel budget allows)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.add_argument("--strict", action="store_true", help="exit 1 when the run does not fit")
     p.add_argument("overrides", nargs="*", metavar="-- --key value",
@@ -37,12 +40,16 @@ def run(args: argparse.Namespace) -> int:
     from affectllm.plan import plan_recipe
     from affectllm.plan.report import as_dict, render
 
+    if args.image_pixels is not None and args.image_pixels < 1:
+        from affectllm.errors import InputError
+
+        raise InputError(f"--image-pixels must be at least 1, got {args.image_pixels}")
     if args.gpus is not None and args.gpus < 1:
         from affectllm.errors import InputError
 
         raise InputError(f"--gpus must be at least 1, got {args.gpus}")
     plan = plan_recipe(args.config, accelerate_config=args.accelerate_config, gpus=args.gpus,
                        gpu_memory_gib=args.gpu_memory, completion_tokens=args.completion_tokens,
-                       extra=args.overrides)
+                       image_pixels=args.image_pixels, extra=args.overrides)
     print(json.dumps(as_dict(plan), indent=2) if args.json else render(plan))
     return 1 if args.strict and not plan.fits else 0

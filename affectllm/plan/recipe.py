@@ -139,8 +139,11 @@ def local_gpu_memory_gib() -> float | None:
     return torch.cuda.get_device_properties(0).total_memory / 2 ** 30
 
 
-def image_tokens(model: ModelPlan, script_args: Any) -> tuple[int, str]:
-    """Image tokens of one sample's image and how they were counted (module docstring)."""
+def image_tokens(model: ModelPlan, script_args: Any,
+                 image_pixels: int | None = None) -> tuple[int, str]:
+    """Image tokens of one sample's image and how they were counted (module docstring); with
+    `image_pixels` (the data's image area), Qwen-VL images smaller than the budget's upper bound
+    count at their own size (never below ``min_pixels``)."""
     kind = model.model_type
     vision = model.config.vision_config
     if kind in DEFAULT_MAX_PIXELS:
@@ -151,7 +154,12 @@ def image_tokens(model: ModelPlan, script_args: Any) -> tuple[int, str]:
             how = " (the model's processor)"
         if pixels is None:
             pixels, how = DEFAULT_MAX_PIXELS[kind], " (processor default: set max_pixels)"
-        return max(1, pixels // unit), f"max_pixels {pixels} / {unit}{how}"
+        if image_pixels is not None and image_pixels < pixels:
+            pixels = max(image_pixels, script_args.min_pixels or 0)
+            how = f" (images of {image_pixels} pixels, inside the budget)"
+            return max(1, pixels // unit), f"{pixels} pixels / {unit}{how}"
+        return max(1, pixels // unit), (f"max_pixels {pixels} / {unit}{how}: the largest image "
+                                        "the budget admits (--image-pixels N: your data's)")
     if kind == "llava":
         return (vision.image_size // vision.patch_size) ** 2, "CLIP grid, 336 / 14 squared"
     return ONEVISION_FACE_TOKENS, "face at base resolution: 2 x 729 + 27 newline"
@@ -183,9 +191,10 @@ def prompt_tokens(script_args: Any) -> tuple[int, str]:
 
 
 def workload(model: ModelPlan, method: str, script_args: Any, training_args: Any,
-             model_args: Any, completion_tokens: int | None = None) -> Workload:
+             model_args: Any, completion_tokens: int | None = None,
+             image_pixels: int | None = None) -> Workload:
     """The per-process workload of a parsed recipe (module docstring for the token counts)."""
-    images, image_note = image_tokens(model, script_args)
+    images, image_note = image_tokens(model, script_args, image_pixels)
     prompt, prompt_note = prompt_tokens(script_args)
     if method == "grpo":
         completion = completion_tokens or training_args.max_completion_length
