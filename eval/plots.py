@@ -2,7 +2,8 @@
 
 - `bar_plot`: one bar per name (the MER-UniBench data sets and their mean, EMER metrics, ...);
 - `confusion_plot`: a confusion matrix with counts in the cells;
-- `au_plot`: F1 per action unit (Facial benchmark).
+- `au_plot`: F1 per action unit (Facial benchmark);
+- `stage_plot`: metrics per pipeline stage, chance accuracy as a dashed line.
 """
 
 from __future__ import annotations
@@ -83,3 +84,29 @@ def au_plot(path: str | Path, per_au: dict[str, float], title: str = "AU F1 per 
     names = list(per_au) or ["(no AU)"]
     values = [per_au[n] for n in per_au] or [0.0]
     return bar_plot(path, names, values, title, "F1", ylim=(0, 1.05))
+
+
+def stage_plot(path: str | Path, stages: Sequence[str], metrics: dict[str, Sequence[float | None]],
+               chance: float | None = None) -> Path:
+    """Grouped bars: for each stage one bar per metric (values in [0, 1]); `chance` drawn as a
+    dashed horizontal line labelled "chance accuracy"."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(stages) + 2), 3.4))
+    width = 0.8 / max(1, len(metrics))
+    for m, (label, values) in enumerate(metrics.items()):
+        xs = [i + (m - (len(metrics) - 1) / 2) * width for i in range(len(stages))]
+        bars = ax.bar(xs, [0.0 if v is None else v for v in values], width, label=label)
+        for bar, v in zip(bars, values):
+            ax.annotate("n/a" if v is None else f"{v:.2f}",
+                        (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                        ha="center", va="bottom", fontsize=7)
+    if chance is not None:
+        ax.axhline(chance, color="grey", linestyle="--", linewidth=1,
+                   label=f"chance accuracy ({chance:.2f})")
+    ax.set_xticks(range(len(stages)))
+    ax.set_xticklabels(stages, fontsize=8)
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("held-out score")
+    ax.set_title("metrics after each stage", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left")
+    return _save(fig, Path(path))

@@ -9,11 +9,11 @@ OUT/report.md with a learning-curve plot. Everything lives in OUT; a second run 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from affectllm.launch import RECIPES_DIR
+from affectllm.pipeline.report import reward_curve
 
 PIPELINE = RECIPES_DIR / "quickstart" / "pipeline.yaml"
 METRICS = (("accuracy", "emotion accuracy"), ("au_f1", "AU F1 (micro)"),
@@ -50,14 +50,6 @@ def prepare(out: Path, arch: str, size: str, n: int, seed: int,
         print(f"rendering {n} toy faces in {faces_dir}", file=sys.stderr)
         generate_toyfaces(faces_dir, n, seed=seed, variation=variation, reasoning="codes")
     return model_dir, faces_dir
-
-
-def reward_curve(trainer_state: Path) -> list[tuple[int, float]]:
-    """(step, mean reward) pairs logged by GRPO (TRL's `reward` key)."""
-    if not trainer_state.is_file():
-        return []
-    history = json.loads(trainer_state.read_text()).get("log_history", [])
-    return [(h["step"], h["reward"]) for h in history if "reward" in h]
 
 
 def summarise(run_dir: Path, n_classes: int) -> tuple[str, dict]:
