@@ -3,6 +3,7 @@
 - `bar_plot`: one bar per name (the MER-UniBench data sets and their mean, EMER metrics, ...);
 - `confusion_plot`: a confusion matrix with counts in the cells;
 - `au_plot`: F1 per action unit (Facial benchmark);
+- `reward_plot`: a training reward curve with its rolling mean and a ±1 std band;
 - `stage_plot`: metrics per pipeline stage, chance accuracy as a dashed line.
 """
 
@@ -109,4 +110,28 @@ def stage_plot(path: str | Path, stages: Sequence[str], metrics: dict[str, Seque
     ax.set_ylabel("held-out score")
     ax.set_title("metrics after each stage", fontsize=10)
     ax.legend(fontsize=7, loc="upper left")
+    return _save(fig, Path(path))
+
+
+def reward_plot(path: str | Path, curve: Sequence[tuple[int, float]], title: str,
+                window: int | None = None) -> Path:
+    """Per-step rewards (dots), their rolling mean over `window` steps (default: a tenth of the
+    steps, at least 1) and a band of ± one rolling standard deviation around it."""
+    import numpy as np
+
+    plt = _pyplot()
+    steps = np.array([s for s, _ in curve], dtype=float)
+    values = np.array([r for _, r in curve], dtype=float)
+    w = window or max(1, len(values) // 10)
+    mean = np.array([values[max(0, i - w + 1):i + 1].mean() for i in range(len(values))])
+    std = np.array([values[max(0, i - w + 1):i + 1].std() for i in range(len(values))])
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    ax.plot(steps, values, ".", color="#999999", markersize=3, label="per step")
+    ax.plot(steps, mean, color="#1b9e77", label=f"rolling mean ({w} steps)")
+    ax.fill_between(steps, mean - std, mean + std, color="#1b9e77", alpha=0.25,
+                    label="± 1 std")
+    ax.set_xlabel("step")
+    ax.set_ylabel("mean reward")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
     return _save(fig, Path(path))
