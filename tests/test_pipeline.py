@@ -234,3 +234,25 @@ def test_stage_eval_writes_its_row_once_and_a_rerun_does_not_redo_it(tmp_path, t
     assert _state(run_dir)["sft"]["eval"] == evaluated
     assert (run_dir / "sft" / "eval" / "log.txt").read_text().count("$ ") == 1
     assert json.loads((run_dir / "report.json").read_text())["stages"] == [row]
+
+
+def test_live_line_reads_the_newest_progress_and_values_from_a_growing_log(tmp_path):
+    import io
+
+    from affectllm.pipeline.live import LiveLine, status_line
+
+    log = tmp_path / "log.txt"
+    log.write_text("$ python recipes/grpo_facial_r1.py\n")
+    assert status_line("grpo", log.read_text()) is None
+    out = io.StringIO()
+    with LiveLine("grpo", log, stream=out, interval=0.05, enabled=True) as live:
+        with log.open("a") as f:
+            f.write("  2%|▏   | 3/150 [00:04<03:10,  1.3s/it]\r"
+                    "{'loss': '0.0310', 'reward': '1.25', 'epoch': '0.1'}\n"
+                    "  3%|▎   | 4/150 [00:05<03:01,  1.2s/it]\r")
+        deadline = time.time() + 5
+        while "4/150" not in out.getvalue() and time.time() < deadline:
+            time.sleep(0.05)
+        assert live._shown == ("[grpo] step 4/150 · reward 1.250 · loss 0.031 · 00:05 elapsed · "
+                               "ETA 03:01")
+    assert out.getvalue().endswith("ETA 03:01\n") and out.getvalue().count("\n") == 1

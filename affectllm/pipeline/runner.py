@@ -32,6 +32,7 @@ from affectllm.errors import InputError
 from affectllm.io import write_json, write_yaml
 from affectllm.launch import override_args, recipe_command, run_logged
 from affectllm.pipeline.config import Pipeline, Stage
+from affectllm.pipeline.live import LiveLine
 
 STATE_FILE = "state.json"
 
@@ -182,6 +183,12 @@ class PipelineRunner:
 
         return write_stage_report(self.run_dir, self.pipeline.name, plans)
 
+    def _run_live(self, name: str, argv: list[str], log_file: Path, what: str) -> None:
+        """Run a stage's command into `log_file`, with its live line on a terminal; children
+        draw their progress bars into the log (AFFECTLLM_PROGRESS=1) for the live line to read."""
+        with LiveLine(name, log_file):
+            run_logged(argv, log_file, env={"AFFECTLLM_PROGRESS": "1"}, what=what)
+
     def _evaluate_stage(self, plan: dict[str, Any]) -> None:
         stage: Stage = plan["stage"]
         entry = self.state["stages"][stage.name]
@@ -197,7 +204,7 @@ class PipelineRunner:
         self.log(f"[{stage.name}] {'resuming the evaluation' if status else 'evaluating'} "
                  f"(log: {log_file}): {shlex.join(argv)}")
         start = time.perf_counter()
-        run_logged(argv, log_file, what=f"evaluation of stage {stage.name!r}")
+        self._run_live(f"{stage.name} eval", argv, log_file, f"evaluation of stage {stage.name!r}")
         if not Path(entry["eval"]["report"]).is_file():
             raise RuntimeError(f"the evaluation of stage {stage.name!r} finished but "
                                f"{entry['eval']['report']} is missing")
@@ -221,7 +228,7 @@ class PipelineRunner:
         self.log(f"[{stage.name}] {'resuming' if resume else 'running'} {stage.kind} "
                  f"(log: {stage_dir / 'log.txt'}): {shlex.join(argv)}")
         start = time.perf_counter()
-        run_logged(argv, stage_dir / "log.txt", what=f"stage {stage.name!r}")
+        self._run_live(stage.name, argv, stage_dir / "log.txt", f"stage {stage.name!r}")
         for key, out in plan["outputs"].items():
             if not Path(out).exists():
                 raise RuntimeError(f"stage {stage.name!r} finished but its {key} {out} is missing")
