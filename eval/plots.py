@@ -1,8 +1,9 @@
 """PNG plots of the reports (matplotlib, Agg backend: no display needed).
 
 - `bar_plot`: one bar per name (the MER-UniBench data sets and their mean, EMER metrics, ...);
-- `confusion_plot`: a confusion matrix with counts in the cells;
-- `au_plot`: F1 per action unit (Facial benchmark);
+- `confusion_plot`: a confusion matrix with counts in the cells and a colour bar;
+- `au_plot`: F1 per action unit (Facial benchmark), optionally before/after side by side, each AU
+  labelled with its support (gold occurrences);
 - `reward_plot`: a training reward curve with its rolling mean and a ±1 std band;
 - `stage_plot`: metrics per pipeline stage, chance accuracy as a dashed line.
 """
@@ -63,7 +64,8 @@ def confusion_plot(path: str | Path, matrix: Confusion, title: str) -> Path:
     n_rows, n_cols = len(matrix.rows), len(matrix.cols)
     fig, ax = plt.subplots(figsize=(max(3.5, 0.6 * n_cols + 2), max(3.0, 0.5 * n_rows + 1.8)))
     counts = matrix.counts if n_rows else [[0] * max(n_cols, 1)]
-    ax.imshow(counts, cmap="Blues", aspect="auto", vmin=0)
+    image = ax.imshow(counts, cmap="Blues", aspect="auto", vmin=0)
+    fig.colorbar(image, ax=ax, label="samples")
     top = max((c for row in matrix.counts for c in row), default=0)
     for i, row in enumerate(matrix.counts):
         for j, c in enumerate(row):
@@ -79,12 +81,31 @@ def confusion_plot(path: str | Path, matrix: Confusion, title: str) -> Path:
     return _save(fig, Path(path))
 
 
-def au_plot(path: str | Path, per_au: dict[str, float], title: str = "AU F1 per action unit"
+def au_plot(path: str | Path, per_au: dict[str, float], title: str = "AU F1 per action unit",
+            support: dict[str, int] | None = None, before: dict[str, float] | None = None
             ) -> Path:
-    """Bars of F1 per AU (in the given order)."""
+    """Bars of F1 per AU (in the given order); with `before`, its F1 drawn next to each bar
+    (before / after); with `support`, each AU's label carries ``n=`` its gold occurrences."""
+    plt = _pyplot()
     names = list(per_au) or ["(no AU)"]
-    values = [per_au[n] for n in per_au] or [0.0]
-    return bar_plot(path, names, values, title, "F1", ylim=(0, 1.05))
+    series = {"after": [per_au.get(n, 0.0) for n in names]} if before else {"F1": [
+        per_au.get(n, 0.0) for n in names]}
+    if before:
+        series = {"before": [before.get(n, 0.0) for n in names], **series}
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(names) * len(series) + 1.5), 3.4))
+    width = 0.8 / len(series)
+    for m, (label, values) in enumerate(series.items()):
+        xs = [i + (m - (len(series) - 1) / 2) * width for i in range(len(names))]
+        ax.bar(xs, values, width, label=label)
+    ticks = [f"{n}\nn={support.get(n, 0)}" if support else n for n in names]
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(ticks, rotation=30 if not support else 0, fontsize=7)
+    ax.set_ylabel("F1")
+    ax.set_ylim(0, 1.05)
+    ax.set_title(title, fontsize=10)
+    if len(series) > 1:
+        ax.legend(fontsize=7)
+    return _save(fig, Path(path))
 
 
 def stage_plot(path: str | Path, stages: Sequence[str], metrics: dict[str, Sequence[float | None]],

@@ -9,7 +9,8 @@ first and the last quarter of the logged steps:
 
 with r_i the mean group reward TRL logs at step i (``reward`` in trainer_state.json). Chance
 accuracy = 1 / |label set| of the benchmark's confusion matrix. Written to RUN/report.json,
-RUN/report.md and RUN/stages.png.
+RUN/report.md, RUN/stages.png and (two rows or more with AU scores) RUN/au_f1.png: AU F1 of the
+first and the last evaluated stage side by side, with each AU's support.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def stage_table(rows: list[dict[str, Any]]) -> str:
 
 def write_stage_report(run_dir: Path, name: str, plans: list[dict[str, Any]]) -> dict:
     """Write RUN/report.json, RUN/report.md and (with rows) RUN/stages.png; returns the report."""
-    from eval.plots import stage_plot
+    from eval.plots import au_plot, stage_plot
 
     rows = stage_rows(plans)
     report = {"pipeline": name, "stages": rows}
@@ -104,6 +105,14 @@ def write_stage_report(run_dir: Path, name: str, plans: list[dict[str, Any]]) ->
                    {label: [r[key] for r in rows] for key, label in METRICS[:3]}, chance)
         report["plot"] = str(run_dir / "stages.png")
         text += stage_table(rows) + "\n\n![stages](stages.png)\n"
+        first, last = (_read(Path(rows[i]["report"])).get("au", {}).get("per_au")
+                       for i in (0, -1))
+        if len(rows) > 1 and first and last:
+            au_plot(run_dir / "au_f1.png", {a: v["f1"] for a, v in last.items()},
+                    f"AU F1: {rows[0]['stage']} (before) vs {rows[-1]['stage']} (after)",
+                    support={a: v["tp"] + v["fn"] for a, v in last.items()},
+                    before={a: v["f1"] for a, v in first.items()})
+            text += "\n![AU F1 before and after](au_f1.png)\n"
     else:
         text += "No stage evaluated yet (add `eval:` to a training stage or an eval stage).\n"
     write_json(run_dir / "report.json", report)
