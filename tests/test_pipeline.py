@@ -256,3 +256,15 @@ def test_live_line_reads_the_newest_progress_and_values_from_a_growing_log(tmp_p
         assert live._shown == ("[grpo] step 4/150 · reward 1.250 · loss 0.031 · 00:05 elapsed · "
                                "ETA 03:01")
     assert out.getvalue().endswith("ETA 03:01\n") and out.getvalue().count("\n") == 1
+
+
+def test_a_done_stage_with_other_inputs_is_not_silently_reused(tmp_path):
+    path = _write(tmp_path / "p.yaml", {"model": "base", "data": "new.jsonl",
+                                        "stages": [{"kind": "sft", "config": SFT}]})
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "state.json").write_text(json.dumps({"stages": {"sft": {
+        "status": "done", "kind": "sft",
+        "inputs": {"model": "base", "data": "old.jsonl", "data_root": None}}}}))
+    with pytest.raises(InputError, match="was done with other inputs.*--from sft"):
+        PipelineRunner(load_pipeline(path), run_dir).run()

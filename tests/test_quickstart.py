@@ -80,3 +80,24 @@ def test_prepare_splits_training_faces_into_annotated_and_label_only(tmp_path, t
     assert len(annotated) == 5 and len(rest) == len(train) - 5
     assert all(s["reasoning"] for s in annotated)
     assert all(s["reasoning"] == "" and s["labels"] and "aus" in s for s in rest)
+
+
+def test_ctrl_c_message_says_what_the_interrupted_stage_does_next(tmp_path):
+    from affectllm.commands.quickstart import _interrupted_message
+
+    pipeline = load_pipeline(PIPELINE, {"model": "m", "data": str(tmp_path / "f" / "x.jsonl")})
+    runner = PipelineRunner(pipeline, tmp_path)
+    assert "before a stage started" in _interrupted_message(runner, tmp_path)
+    runner.state["stages"] = {"base": {"status": "done", "kind": "eval"},
+                              "sft": {"status": "running", "kind": "sft"}}
+    message = _interrupted_message(runner, tmp_path)
+    assert "stage 'sft'" in message and "restarts from its first step" in message
+    (tmp_path / "sft" / "checkpoint-5").mkdir(parents=True)
+    assert "resumes from its newest checkpoint" in _interrupted_message(runner, tmp_path)
+    runner.state["stages"]["sft"] = {"status": "done", "kind": "sft",
+                                     "eval": {"status": "running"}}
+    assert "evaluation of stage 'sft'" in _interrupted_message(runner, tmp_path)
+    runner.state["stages"]["synth"] = {"status": "running", "kind": "synth"}
+    runner.state["stages"]["sft"]["eval"]["status"] = "done"
+    assert "from its manifest" in _interrupted_message(runner, tmp_path)
+    assert f"affectllm quickstart --out {tmp_path}" in _interrupted_message(runner, tmp_path)

@@ -168,6 +168,12 @@ class PipelineRunner:
         for plan in plans:
             stage: Stage = plan["stage"]
             status = self.status(stage)
+            done_with = self.state["stages"].get(stage.name, {}).get("inputs")
+            if status == "done" and done_with not in (None, plan["inputs"]):
+                raise InputError(f"stage {stage.name!r} in {self.run_dir} was done with other "
+                                 f"inputs ({done_with}, now {plan['inputs']}): rerun it with "
+                                 f"--from {stage.name}, or use a new run directory",
+                                 path=self.pipeline.source)
             if status == "done":
                 self.log(f"[{stage.name}] done already, skipping")
             else:
