@@ -268,3 +268,20 @@ def test_a_done_stage_with_other_inputs_is_not_silently_reused(tmp_path):
         "inputs": {"model": "base", "data": "old.jsonl", "data_root": None}}}}))
     with pytest.raises(InputError, match="was done with other inputs.*--from sft"):
         PipelineRunner(load_pipeline(path), run_dir).run()
+
+
+def test_dry_run_commands_can_be_pasted_into_a_shell(tmp_path, cli):
+    import shlex
+
+    prompt = "What emotion? Answer in <answer> </answer>."
+    path = _write(tmp_path / "p.yaml", {"model": "base", "data": "d.jsonl", "stages": [
+        {"kind": "sft", "config": SFT, "eval": {"data": "t.jsonl", "args": {"prompt": prompt}}},
+        {"name": "ev", "kind": "eval", "data": "t.jsonl", "args": {"prompt": prompt}}]})
+    result = cli("run", str(path), "--out", str(tmp_path / "run"), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    lines = [line.split(": ", 1)[1] for line in result.stdout.splitlines()
+             if line.startswith(("  command: ", "  then evaluate: "))]
+    assert len(lines) == 3
+    for line in lines[1:]:
+        argv = shlex.split(line)
+        assert argv[argv.index("--prompt") + 1] == prompt
