@@ -92,7 +92,8 @@ def au_plot(path: str | Path, per_au: dict[str, float], title: str = "AU F1 per 
         per_au.get(n, 0.0) for n in names]}
     if before:
         series = {"before": [before.get(n, 0.0) for n in names], **series}
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(names) * len(series) + 1.5), 3.4))
+    fig, ax = plt.subplots(figsize=(min(12.0, max(4.0, 0.35 * len(names) * len(series) + 1.5)),
+                                    3.4))
     width = 0.8 / len(series)
     for m, (label, values) in enumerate(series.items()):
         xs = [i + (m - (len(series) - 1) / 2) * width for i in range(len(names))]
