@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import re
 import sys
 
 from affectllm import __version__
@@ -46,7 +47,24 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
+    _plain_text(parser)
     return parser
+
+
+_RST_LITERAL = re.compile(r"``([^`]+)``")
+
+
+def _plain_text(parser: argparse.ArgumentParser) -> None:
+    """Drop the RST literal markup (````--json```` -> ``--json``) that module docstrings used as
+    descriptions carry, from every help page."""
+    parser.description = parser.description and _RST_LITERAL.sub(r"\1", parser.description)
+    parser.epilog = parser.epilog and _RST_LITERAL.sub(r"\1", parser.epilog)
+    for action in parser._actions:
+        if isinstance(action.help, str):
+            action.help = _RST_LITERAL.sub(r"\1", action.help)
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _plain_text(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

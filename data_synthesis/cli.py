@@ -10,6 +10,7 @@ continues where it stopped; running it with more rounds extends a finished run.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from affectllm.generation import BACKENDS
@@ -55,12 +56,24 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"rounds must be at least 1 (--rounds or the config's 'rounds'), "
                          f"got {cfg.rounds}", path=args.config)
     out = Path(cfg.out) if cfg.out else Path("runs") / "synth" / Path(args.config).stem
+    done_before = _rounds_done(out)
     stats = run_synthesis(cfg, out, cfg.rounds)
+    if done_before >= cfg.rounds:
+        print(f"nothing to do: {out} already has {done_before} finished round(s), and "
+              f"--rounds {cfg.rounds} asks for {cfg.rounds}; pass --rounds {done_before + 1} to "
+              "run another round", file=sys.stderr)
     print()
     print(summary_table(stats))
     print(f"\ncorpus: {out / 'corpus.jsonl'} ({_corpus_size(out)} samples); "
           f"manifest: {out / 'manifest.json'}")
     return 0
+
+
+def _rounds_done(out: Path) -> int:
+    """Rounds finished in `out` before this command (0 for a new folder)."""
+    from data_synthesis.manifest import Manifest
+
+    return Manifest.load(out)["rounds_done"]
 
 
 def _corpus_size(out: Path) -> int:

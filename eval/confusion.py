@@ -40,15 +40,17 @@ def closest_label(pred: Sequence[str], labels: Sequence[str]) -> str:
     return best
 
 
-def confusion(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str] | None = None
-              ) -> Confusion:
+def confusion(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str] | None = None,
+              extra_cols: Sequence[str] = ()) -> Confusion:
     """Count (gold, predicted) pairs. Rows: `labels` (default: sorted gold labels); columns: the
-    rows plus any other predicted value (e.g. ``(none)``, ``other``) in sorted order."""
+    rows, then `extra_cols` (always shown, e.g. "no answer" and "outside the label set"), then any
+    other predicted value (e.g. ``(none)``) in sorted order."""
     if len(gold) != len(pred):
         raise ValueError(f"{len(gold)} gold labels but {len(pred)} predictions")
     rows = list(labels) if labels is not None else sorted(set(gold))
-    extra = sorted(set(pred) - set(rows))
-    cols = rows + extra
+    fixed = [c for c in extra_cols if c not in rows]
+    extra = sorted(set(pred) - set(rows) - set(fixed))
+    cols = rows + fixed + extra
     index_r = {r: i for i, r in enumerate(rows)}
     index_c = {c: j for j, c in enumerate(cols)}
     counts = [[0] * len(cols) for _ in rows]

@@ -60,8 +60,8 @@ BENCHMARK = "facial"
 REWARDS = ("au", "accuracy", "format")
 PROMPT_SOURCES = {"option": "from --prompt", "model": "the model's training prompt, from its "
                   "affectllm_task.json", "default": "the benchmark default"}
-NO_ANSWER = "(none)"
-OTHER = "other"
+NO_ANSWER = "(no answer)"          # confusion column: no <answer> label found
+OTHER = "(outside label set)"      # confusion column: an answer that is not one of the labels
 
 
 @dataclass
@@ -162,8 +162,10 @@ def run(cfg: FacialConfig) -> dict:
                   throughput={} if pool is None else pool.report(),
                   models_loaded=[] if pool is None else list(pool.loaded), config=config)
     if cfg.plots:
+        per_au = report["au"]["per_au"]
         au_path = au_plot(cfg.out / "plots" / "au_f1.png",
-                          {au: v["f1"] for au, v in report["au"]["per_au"].items()})
+                          {au: v["f1"] for au, v in per_au.items()},
+                          support={au: v["tp"] + v["fn"] for au, v in per_au.items()})
         c = report["confusion"]
         cm_path = confusion_plot(cfg.out / "plots" / "confusion.png",
                                  Confusion(c["rows"], c["cols"], c["counts"]),
@@ -193,7 +195,8 @@ def score(cfg: FacialConfig, samples: list[dict], completions: list[str]) -> dic
     labels = list(dict.fromkeys([*FACIAL_LABELS, *(samples[k]["labels"][0] for k in labelled)]))
     pred_cols = [NO_ANSWER if predicted[k] is None else predicted[k]
                  if predicted[k] in labels else OTHER for k in labelled]
-    matrix = confusion([samples[k]["labels"][0] for k in labelled], pred_cols, labels)
+    matrix = confusion([samples[k]["labels"][0] for k in labelled], pred_cols, labels,
+                       extra_cols=(NO_ANSWER, OTHER))
     write_jsonl(cfg.out / "scored.jsonl", (
         {"id": s["id"], "gold": s["labels"][0] if s["labels"] else None,
          "predicted": predicted[k], "gold_aus": s["aus"], "predicted_aus": find_aus(reasoning[k]),

@@ -51,3 +51,20 @@ def test_env_json(cli):
     info = json.loads(result.stdout)
     assert info["packages"]["transformers"].startswith("5.")
     assert "vllm" in info["optional"]
+
+
+def test_help_pages_show_no_rst_markup():
+    import argparse
+
+    from affectllm.cli import build_parser
+
+    def pages(parser):
+        yield parser.prog, parser.format_help()
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    yield from pages(sub)
+
+    found = dict(pages(build_parser()))
+    assert len(found) > 10 and "affectllm score" in found
+    assert [prog for prog, text in found.items() if "``" in text] == []

@@ -95,6 +95,9 @@ def test_known_completions_and_missing_media(faces, tmp_path):
     assert report["n_samples"] == len(samples)
     diagonal = [report["confusion"]["counts"][i][i] for i in range(len(report["confusion"]["rows"]))]
     assert sum(diagonal) == len(samples)
+    cols = report["confusion"]["cols"]
+    assert cols[-2:] == ["(no answer)", "(outside label set)"], "both columns, even when empty"
+    assert all(row[-2:] == [0, 0] for row in report["confusion"]["counts"])
 
 
 def test_bad_data(tmp_path, tiny_model):

@@ -133,6 +133,26 @@ def test_closest_label_and_confusion():
     matrix = confusion(["happy", "sad", "sad"], ["happy", NONE_COLUMN, "sad"], ["happy", "sad"])
     assert matrix.cols == ["happy", "sad", NONE_COLUMN]
     assert matrix.counts == [[1, 0, 0], [0, 1, 1]]
+    fixed = confusion(["happy", "sad", "sad"], ["(no answer)", "zzz", "sad"], ["happy", "sad"],
+                      extra_cols=["(no answer)", "(outside label set)"])
+    assert fixed.cols == ["happy", "sad", "(no answer)", "(outside label set)", "zzz"]
+    assert fixed.counts == [[0, 0, 1, 0, 0], [0, 1, 0, 0, 1]]
+
+
+def test_plots_with_colour_bar_before_after_and_support(tmp_path):
+    from PIL import Image
+
+    from eval.confusion import Confusion
+    from eval.plots import au_plot, confusion_plot
+
+    single = au_plot(tmp_path / "one.png", {"AU1": 0.5, "AU4": 1.0})
+    both = au_plot(tmp_path / "two.png", {"AU1": 0.5, "AU4": 1.0}, support={"AU1": 3, "AU4": 7},
+                   before={"AU1": 0.1})
+    with Image.open(single) as a, Image.open(both) as b:
+        assert a.size == b.size and a.tobytes() != b.tobytes()
+    plain = confusion_plot(tmp_path / "cm.png", Confusion(["a"], ["a"], [[2]]), "cm")
+    with Image.open(plain) as im:
+        assert im.size[0] > 300  # matrix + colour bar
 
 
 # ------------------------------------------------------------------------------ references

@@ -182,3 +182,106 @@ def test_killed_sft_stage_resumes_its_checkpoint_with_the_trained_weights(tmp_pa
         torch.testing.assert_close(got[key], want[key], rtol=1e-5, atol=1e-6, msg=key)
     resumed_losses = logged_values(killed / "sft", "loss")
     assert resumed_losses == pytest.approx(logged_values(reference / "sft", "loss"), rel=1e-5)
+
+
+def test_stage_eval_must_be_well_formed(tmp_path):
+    cases = {
+        "only sft and grpo": {"stages": [{"kind": "synth", "config": SYNTH,
+                                          "eval": {"data": "t.jsonl"}}]},
+        "eval needs 'data'": {"stages": [{"kind": "sft", "config": SFT, "eval": {}}]},
+        "must be a mapping": {"stages": [{"kind": "sft", "config": SFT, "eval": "facial"}]},
+        "unknown key": {"stages": [{"kind": "sft", "config": SFT,
+                                    "eval": {"data": "t.jsonl", "split": "test"}}]},
+    }
+    for i, (message, body) in enumerate(cases.items()):
+        path = _write(tmp_path / f"e{i}.yaml", body)
+        with pytest.raises(InputError, match=message):
+            load_pipeline(path)
+
+
+@pytest.mark.slow
+def test_stage_eval_writes_its_row_once_and_a_rerun_does_not_redo_it(tmp_path, tiny_model, faces):
+    """A training stage with `eval:` is evaluated with its own trained prompt and becomes a row of
+    RUN/report.json and RUN/report.md (with the stage plot); running the finished pipeline again
+    evaluates nothing."""
+    pipeline = _write(tmp_path / "p.yaml", {
+        "name": "rows", "model": str(tiny_model("qwen2_5_vl")),
+        "data": str(faces / "train.jsonl"), "stages": [
+            {"name": "sft", "kind": "sft", "config": SFT,
+             "overrides": {"max_steps": 2, "max_train_samples": 8},
+             "eval": {"benchmark": "facial", "data": "{data_dir}/test.jsonl",
+                      "args": {"limit": 3, "max_new_tokens": 8, "plots": "false"}}}]})
+    run_dir = tmp_path / "run"
+    argv = [sys.executable, "-m", "affectllm.cli", "run", str(pipeline), "--out", str(run_dir)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    first = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert f"(log: {run_dir.resolve() / 'sft' / 'eval' / 'log.txt'})" in first.stderr
+    report = json.loads((run_dir / "report.json").read_text())
+    [row] = report["stages"]
+    assert row["stage"] == "sft" and row["model"] == str(run_dir.resolve() / "sft")
+    assert row["n_samples"] == 3 and 0 <= row["accuracy"] <= 1 and row["chance"] > 0
+    eval_config = json.loads((run_dir / "sft" / "eval" / "config.json").read_text())
+    assert eval_config["prompt_source"] == "model"
+    assert "| sft |" in (run_dir / "report.md").read_text()
+    assert (run_dir / "stages.png").read_bytes()[:4] == b"\x89PNG"
+    evaluated = _state(run_dir)["sft"]["eval"]
+    assert evaluated["status"] == "done"
+
+    again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "[sft] evaluated already, skipping its evaluation" in again.stderr
+    assert _state(run_dir)["sft"]["eval"] == evaluated
+    assert (run_dir / "sft" / "eval" / "log.txt").read_text().count("$ ") == 1
+    assert json.loads((run_dir / "report.json").read_text())["stages"] == [row]
+
+
+def test_live_line_reads_the_newest_progress_and_values_from_a_growing_log(tmp_path):
+    import io
+
+    from affectllm.pipeline.live import LiveLine, status_line
+
+    log = tmp_path / "log.txt"
+    log.write_text("$ python recipes/grpo_facial_r1.py\n")
+    assert status_line("grpo", log.read_text()) is None
+    out = io.StringIO()
+    with LiveLine("grpo", log, stream=out, interval=0.05, enabled=True) as live:
+        with log.open("a") as f:
+            f.write("  2%|▏   | 3/150 [00:04<03:10,  1.3s/it]\r"
+                    "{'loss': '0.0310', 'reward': '1.25', 'epoch': '0.1'}\n"
+                    "  3%|▎   | 4/150 [00:05<03:01,  1.2s/it]\r")
+        deadline = time.time() + 5
+        while "4/150" not in out.getvalue() and time.time() < deadline:
+            time.sleep(0.05)
+        assert live._shown == ("[grpo] step 4/150 · reward 1.250 · loss 0.031 · 00:05 elapsed · "
+                               "ETA 03:01")
+    assert out.getvalue().endswith("ETA 03:01\n") and out.getvalue().count("\n") == 1
+
+
+def test_a_done_stage_with_other_inputs_is_not_silently_reused(tmp_path):
+    path = _write(tmp_path / "p.yaml", {"model": "base", "data": "new.jsonl",
+                                        "stages": [{"kind": "sft", "config": SFT}]})
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "state.json").write_text(json.dumps({"stages": {"sft": {
+        "status": "done", "kind": "sft",
+        "inputs": {"model": "base", "data": "old.jsonl", "data_root": None}}}}))
+    with pytest.raises(InputError, match="was done with other inputs.*--from sft"):
+        PipelineRunner(load_pipeline(path), run_dir).run()
+
+
+def test_dry_run_commands_can_be_pasted_into_a_shell(tmp_path, cli):
+    import shlex
+
+    prompt = "What emotion? Answer in <answer> </answer>."
+    path = _write(tmp_path / "p.yaml", {"model": "base", "data": "d.jsonl", "stages": [
+        {"kind": "sft", "config": SFT, "eval": {"data": "t.jsonl", "args": {"prompt": prompt}}},
+        {"name": "ev", "kind": "eval", "data": "t.jsonl", "args": {"prompt": prompt}}]})
+    result = cli("run", str(path), "--out", str(tmp_path / "run"), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    lines = [line.split(": ", 1)[1] for line in result.stdout.splitlines()
+             if line.startswith(("  command: ", "  then evaluate: "))]
+    assert len(lines) == 3
+    for line in lines[1:]:
+        argv = shlex.split(line)
+        assert argv[argv.index("--prompt") + 1] == prompt

@@ -225,3 +225,20 @@ def test_kill_mid_round_then_resume_gives_the_uninterrupted_corpus(tmp_path, fac
     assert len(ids) == len(set(ids)) > 0
     assert (killed / "corpus.jsonl").read_bytes() == (clean / "corpus.jsonl").read_bytes()
     assert json.loads((killed / "manifest.json").read_text())["finished"] is True
+
+
+def test_asking_for_fewer_rounds_than_done_says_nothing_was_done(tmp_path, faces, tiny_model,
+                                                                capsys):
+    from affectllm.cli import main
+
+    config = write_config(tmp_path / "synth.yaml", faces, tiny_model(), limit=4, max_retries=0)
+    out = tmp_path / "out"
+    argv = ["synth", "--config", str(config), "--out", str(out)]
+    assert main([*argv, "--rounds", "2"]) == 0
+    assert "nothing to do" not in capsys.readouterr().err
+    corpus = (out / "corpus.jsonl").read_bytes()
+    assert main([*argv, "--rounds", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "nothing to do" in err and "already has 2 finished round(s)" in err
+    assert "pass --rounds 3" in err
+    assert (out / "corpus.jsonl").read_bytes() == corpus

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from affectllm.errors import InputError
@@ -40,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"{stage.name} ({stage.kind}) [{runner.status(stage) or 'pending'}]")
             print(f"  inputs:  {plan['inputs']}")
             print(f"  outputs: {plan['outputs']}")
-            print(f"  command: {' '.join(runner.command(plan, resume=False))}")
+            print(f"  command: {shlex.join(runner.command(plan, resume=False))}")
+            if plan['stage'].eval is not None:
+                print(f"  then evaluate: {shlex.join(runner.eval_command(plan))}")
         return 0
     try:
         runner.run()

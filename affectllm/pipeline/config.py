@@ -8,13 +8,18 @@
     stages:
       - {name: sft, kind: sft, config: recipes/facial_r1/sft.yaml}
       - {name: grpo, kind: grpo, config: recipes/facial_r1/grpo.yaml,
-         overrides: {max_steps: 2000}}
+         overrides: {max_steps: 2000},
+         eval: {benchmark: facial, data: data/fea20k/test.jsonl}}   # evaluate this stage
       - {name: synth, kind: synth, config: recipes/synth/facial_r1.yaml, rounds: 1}
       - {name: eval, kind: eval, benchmark: facial, data: data/fea20k/test.jsonl}
 
 Chaining (unless a stage sets `model` or `data` itself): every stage reads the model written by
 the last training stage before it (the pipeline's `model` at first); a training stage reads the
 corpus of the last synthesis stage before it (the pipeline's `data` at first).
+
+A training stage with `eval: {benchmark, data, args}` is evaluated right after it trains (into
+RUN/<stage>/eval/, with the prompt the model was trained with, read from its task file); each
+evaluated stage and each eval stage is a row of the stage table in RUN/report.md.
 
 Relative paths are resolved against the current directory when they exist there, else against
 the pipeline file's directory, so `recipes/...` works from the repository root.
@@ -35,7 +40,9 @@ BENCHMARKS = ("facial", "mer-unibench", "emer")
 TOP_KEYS = {"name", "model", "data", "data_root", "accelerate_config", "num_processes", "out",
             "stages"}
 STAGE_KEYS = {"name", "kind", "recipe", "config", "overrides", "model", "data", "data_root",
-              "accelerate_config", "num_processes", "rounds", "benchmark", "args", "resume"}
+              "accelerate_config", "num_processes", "rounds", "benchmark", "args", "resume",
+              "eval"}
+STAGE_EVAL_KEYS = {"benchmark", "data", "args"}
 
 
 @dataclass
@@ -53,6 +60,7 @@ class Stage:
     rounds: int = 1
     benchmark: str = "facial"
     args: dict[str, Any] = field(default_factory=dict)
+    eval: dict[str, Any] | None = None
 
     @property
     def trains(self) -> bool:
@@ -84,6 +92,27 @@ def _resolve(value: str | None, base: Path) -> str | None:
         return value
     candidate = base / value
     return str(candidate) if candidate.exists() else value
+
+
+def _check_stage_eval(value: Any, name: str, kind: str, path: Path) -> None:
+    """A training stage's `eval: {benchmark, data, args}`."""
+    where = f"stage {name!r}: eval"
+    if kind not in ("sft", "grpo"):
+        raise InputError(f"{where}: only sft and grpo stages can be evaluated (use an eval stage)",
+                         path=path)
+    if not isinstance(value, dict):
+        raise InputError(f"{where} must be a mapping like {{benchmark: facial, data: ...}}, "
+                         f"got {value!r}", path=path)
+    bad = sorted(set(value) - STAGE_EVAL_KEYS)
+    if bad:
+        raise InputError(f"{where}: unknown key(s) {', '.join(bad)}; valid: "
+                         f"{', '.join(sorted(STAGE_EVAL_KEYS))}", path=path)
+    if not value.get("data"):
+        raise InputError(f"{where} needs 'data'", path=path)
+    if value.get("benchmark", "facial") not in BENCHMARKS:
+        raise InputError(f"{where}: benchmark must be one of {', '.join(BENCHMARKS)}", path=path)
+    if not isinstance(value.get("args", {}), dict):
+        raise InputError(f"{where}: args must be a mapping", path=path)
 
 
 def load_pipeline(path: str | Path, overrides: dict[str, Any] | None = None) -> Pipeline:
@@ -121,6 +150,8 @@ def load_pipeline(path: str | Path, overrides: dict[str, Any] | None = None) -> 
         if kind == "eval" and entry.get("benchmark", "facial") not in BENCHMARKS:
             raise InputError(f"stage {name!r}: benchmark must be one of {', '.join(BENCHMARKS)}",
                              path=path)
+        if "eval" in entry:
+            _check_stage_eval(entry["eval"], name, kind, path)
         stage = Stage(name=name, kind=kind, **{k: v for k, v in entry.items()
                                                 if k not in ("name", "kind", "resume")})
         for key, value in defaults.items():
@@ -129,6 +160,9 @@ def load_pipeline(path: str | Path, overrides: dict[str, Any] | None = None) -> 
         stage.config = _resolve(stage.config, base)
         stage.accelerate_config = _resolve(stage.accelerate_config, base)
         stage.data = _resolve(stage.data, base)
+        if stage.eval is not None:
+            stage.eval = {"benchmark": "facial", "args": {}, **stage.eval}
+            stage.eval["data"] = _resolve(str(stage.eval["data"]), base)
         if stage.trains:
             stage.recipe = stage.recipe or DEFAULT_RECIPES[kind]
         for key in ("config", "accelerate_config"):

@@ -6,11 +6,15 @@
     RUN/<stage>/log.txt      the stage's output
     RUN/<stage>/...          what the stage writes: a model (sft, grpo), corpus.jsonl (synth),
                              report.json (eval)
+    RUN/<stage>/eval/        the evaluation of a training stage that asks for one (`eval:`)
+    RUN/report.md, .json     the stage table (`affectllm.pipeline.report`) and RUN/stages.png
 
 A stage marked done is skipped. A stage found `running` was interrupted: it is run again with its
 own resume (training recipes get `--resume_from_checkpoint true` when a checkpoint exists, the
 synthesis loop continues from its manifest, evaluation reuses its kept intermediates). `--from`
-forgets a stage and those after it, deleting their folders, and runs them again.
+forgets a stage and those after it, deleting their folders, and runs them again. A stage's
+evaluation has its own status in the state (``eval``): a finished one is never run again, an
+interrupted one resumes.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from affectllm.errors import InputError
 from affectllm.io import write_json, write_yaml
 from affectllm.launch import override_args, recipe_command, run_logged
 from affectllm.pipeline.config import Pipeline, Stage
+from affectllm.pipeline.live import LiveLine
 
 STATE_FILE = "state.json"
 
@@ -131,10 +136,24 @@ class PipelineRunner:
                     "data": inputs["data"], "data-root": inputs["data_root"],
                     **_expand(stage.args, self.variables)}
             return cli + ["synth", "--config", str(stage.config)] + override_args(args)
-        data_flag = "data" if stage.benchmark == "facial" else "data-root"
-        args = {"model": inputs["model"], data_flag: inputs["data"], "out": str(stage_dir),
-                **_expand(stage.args, self.variables)}
-        return cli + ["eval", stage.benchmark] + override_args(args)
+        return self._eval_command(stage.benchmark, inputs["model"], inputs["data"], stage_dir,
+                                  stage.args)
+
+    def _eval_command(self, benchmark: str, model: str, data: str, out: Path,
+                      args: dict[str, Any]) -> list[str]:
+        data_flag = "data" if benchmark == "facial" else "data-root"
+        options = {"model": model, data_flag: data, "out": str(out),
+                   **_expand(args, self.variables)}
+        return [sys.executable, "-m", "affectllm.cli", "eval", benchmark] + override_args(options)
+
+    def eval_command(self, plan: dict[str, Any]) -> list[str] | None:
+        """The evaluation a training stage asks for (`eval:`), of the model it wrote."""
+        stage: Stage = plan["stage"]
+        if stage.eval is None:
+            return None
+        return self._eval_command(stage.eval["benchmark"], str(plan["dir"]),
+                                  _expand(stage.eval["data"], self.variables),
+                                  plan["dir"] / "eval", stage.eval["args"])
 
     # ---------------------------------------------------------------- run
 
@@ -149,11 +168,56 @@ class PipelineRunner:
         for plan in plans:
             stage: Stage = plan["stage"]
             status = self.status(stage)
+            done_with = self.state["stages"].get(stage.name, {}).get("inputs")
+            if status == "done" and done_with not in (None, plan["inputs"]):
+                raise InputError(f"stage {stage.name!r} in {self.run_dir} was done with other "
+                                 f"inputs ({done_with}, now {plan['inputs']}): rerun it with "
+                                 f"--from {stage.name}, or use a new run directory",
+                                 path=self.pipeline.source)
             if status == "done":
                 self.log(f"[{stage.name}] done already, skipping")
-                continue
-            self._run_stage(plan, resume=status == "running")
+            else:
+                self._run_stage(plan, resume=status == "running")
+            if stage.eval is not None:
+                self._evaluate_stage(plan)
+            self.write_report(plans)
         return plans
+
+    def write_report(self, plans: list[dict[str, Any]]) -> dict:
+        """RUN/report.md, RUN/report.json and RUN/stages.png from what the stages wrote."""
+        from affectllm.pipeline.report import write_stage_report
+
+        return write_stage_report(self.run_dir, self.pipeline.name, plans)
+
+    def _run_live(self, name: str, argv: list[str], log_file: Path, what: str) -> None:
+        """Run a stage's command into `log_file`, with its live line on a terminal; children
+        draw their progress bars into the log (AFFECTLLM_PROGRESS=1) for the live line to read."""
+        with LiveLine(name, log_file):
+            run_logged(argv, log_file, env={"AFFECTLLM_PROGRESS": "1"}, what=what)
+
+    def _evaluate_stage(self, plan: dict[str, Any]) -> None:
+        stage: Stage = plan["stage"]
+        entry = self.state["stages"][stage.name]
+        status = entry.get("eval", {}).get("status")
+        if status == "done":
+            self.log(f"[{stage.name}] evaluated already, skipping its evaluation")
+            return
+        argv = self.eval_command(plan)
+        entry["eval"] = {"status": "running", "started": time.time(),
+                         "report": str(plan["dir"] / "eval" / "report.json")}
+        self._save_state()
+        log_file = plan["dir"] / "eval" / "log.txt"
+        self.log(f"[{stage.name}] {'resuming the evaluation' if status else 'evaluating'} "
+                 f"(log: {log_file}): {shlex.join(argv)}")
+        start = time.perf_counter()
+        self._run_live(f"{stage.name} eval", argv, log_file, f"evaluation of stage {stage.name!r}")
+        if not Path(entry["eval"]["report"]).is_file():
+            raise RuntimeError(f"the evaluation of stage {stage.name!r} finished but "
+                               f"{entry['eval']['report']} is missing")
+        entry["eval"].update(status="done", finished=time.time(),
+                             seconds=time.perf_counter() - start)
+        self._save_state()
+        self.log(f"[{stage.name}] evaluated in {entry['eval']['seconds']:.0f}s")
 
     def _run_stage(self, plan: dict[str, Any], resume: bool) -> None:
         stage: Stage = plan["stage"]
@@ -167,10 +231,10 @@ class PipelineRunner:
                  "outputs": plan["outputs"], "started": time.time()}
         self.state["stages"][stage.name] = entry
         self._save_state()
-        self.log(f"[{stage.name}] {'resuming' if resume else 'running'} {stage.kind}: "
-                 f"{shlex.join(argv)}")
+        self.log(f"[{stage.name}] {'resuming' if resume else 'running'} {stage.kind} "
+                 f"(log: {stage_dir / 'log.txt'}): {shlex.join(argv)}")
         start = time.perf_counter()
-        run_logged(argv, stage_dir / "log.txt", what=f"stage {stage.name!r}")
+        self._run_live(stage.name, argv, stage_dir / "log.txt", f"stage {stage.name!r}")
         for key, out in plan["outputs"].items():
             if not Path(out).exists():
                 raise RuntimeError(f"stage {stage.name!r} finished but its {key} {out} is missing")
