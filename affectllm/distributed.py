@@ -312,7 +312,8 @@ class RayBackend(Backend):
             progress.update(len(outputs), tokens=sum(sum(o.num_tokens) for o in outputs))
             left[p] -= 1
             if left[p] == 0:
-                ordered = [got.pop(p)[r.id] for r in parts[p]]
+                done = got.pop(p)
+                ordered = [done[r.id] for r in parts[p]]
                 t = self.throughput
                 t.requests += len(ordered)
                 t.completions += sum(len(o.texts) for o in ordered)
