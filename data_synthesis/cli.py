@@ -2,6 +2,7 @@
 
     affectllm synth --config recipes/synth/facial_r1.yaml --rounds 3 [--model PATH]
                     [--backend auto|hf|vllm] [--out DIR] [--data JSONL] [--data-root DIR]
+                    [--engine local|ray] [--replicas N] [--ray-address local|auto|HOST:PORT]
 
 Flags override the config's keys of the same name. Running the same command again after a kill
 continues where it stopped; running it with more rounds extends a finished run.

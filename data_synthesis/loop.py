@@ -20,6 +20,8 @@ Resumption: the items of a round and their chunking are fixed in plan.json when 
 a chunk is written atomically once all its attempts are done, and a killed run redoes only the
 chunk it was in. The corpus is rebuilt from the rounds' accepted files, so a merge interrupted
 half-way is simply done again. The same seed therefore gives the same corpus, interrupted or not.
+With ``engine: ray`` the pending chunks run on Ray replicas (`data_synthesis.engine`) and each is
+written when its result arrives, in any order; the corpus is the same as with the local engine.
 """
 
 from __future__ import annotations
