@@ -269,9 +269,7 @@ class HFBackend(Backend):
         self.video = video_for(self.processor, video)
 
     def order(self, requests: Sequence[Request]) -> list[Request]:
-        """Sort by rendered prompt length so batches pad little."""
-        lengths = {r.id: len(render_prompt(self.processor, r.messages)) for r in requests}
-        return sorted(requests, key=lambda r: lengths[r.id])
+        return by_prompt_length(self.processor, requests)
 
     def run_batch(self, batch: list[Request], sampling: Sampling) -> list[Output]:
         import torch
@@ -302,6 +300,12 @@ class HFBackend(Backend):
                 t, c = t * sampling.n, c * sampling.n
             outputs.append(Output(id=r.id, texts=t, num_tokens=c))
         return outputs
+
+
+def by_prompt_length(processor: Any, requests: Sequence[Request]) -> list[Request]:
+    """`requests` sorted (stably) by rendered prompt length, so that batches pad little."""
+    lengths = {r.id: len(render_prompt(processor, r.messages)) for r in requests}
+    return sorted(requests, key=lambda r: lengths[r.id])
 
 
 def video_for(processor: Any, video: VideoSampling | None) -> VideoSampling | None:

@@ -2,6 +2,7 @@
 
     affectllm synth --config recipes/synth/facial_r1.yaml --rounds 3 [--model PATH]
                     [--backend auto|hf|vllm] [--out DIR] [--data JSONL] [--data-root DIR]
+                    [--engine local|ray] [--replicas N] [--ray-address local|auto|HOST:PORT]
 
 Flags override the config's keys of the same name. Running the same command again after a kill
 continues where it stopped; running it with more rounds extends a finished run.
@@ -38,6 +39,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data-root", "--data_root", dest="data_root", default=None,
                    help="folder the input media paths are relative to")
     p.add_argument("--seed", type=int, default=None, help="overrides config 'seed'")
+    p.add_argument("--engine", choices=("local", "ray"), default=None,
+                   help="where chunks run (default: config 'engine', local); ray: on Ray "
+                        "replicas (pip install 'affectllm[ray]'), same corpus")
+    p.add_argument("--replicas", type=int, default=None, help="overrides config 'ray.replicas'")
+    p.add_argument("--ray-address", "--ray_address", dest="ray_address", default=None,
+                   help="overrides config 'ray.address' (local, auto or host:port)")
     p.set_defaults(func=run)
 
 
@@ -50,8 +57,9 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = {"model": args.model, "backend": args.backend, "out": args.out,
                  "data": args.data, "data_root": args.data_root, "seed": args.seed,
-                 "rounds": args.rounds}
-    cfg = load_config(args.config, overrides)
+                 "rounds": args.rounds, "engine": args.engine}
+    ray = {"replicas": args.replicas, "address": args.ray_address}
+    cfg = load_config(args.config, overrides, ray={k: v for k, v in ray.items() if v is not None})
     if cfg.rounds < 1:
         raise InputError(f"rounds must be at least 1 (--rounds or the config's 'rounds'), "
                          f"got {cfg.rounds}", path=args.config)

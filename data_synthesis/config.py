@@ -32,6 +32,10 @@
                                            #     from: base|previous, overrides: {...},
                                            #     accelerate_config: null, num_processes: null,
                                            #     enabled: true}
+    engine: local                          # local | ray (or --engine): chunks on Ray replicas
+    ray: {address: local, replicas: 1, gpus_per_replica: 0, cpus_per_replica: 1}
+                                           # + num_cpus, max_restarts, max_task_retries,
+                                           #   object_store_memory (affectllm.distributed)
 
 Acceptance rules: `data_synthesis.acceptance`. Retrain: `data_synthesis.retrain`. Output layout and
 resumption: `data_synthesis.loop`; a resumed run must use the same config (only `rounds` and `out`
@@ -53,6 +57,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from affectllm.distributed import ENGINES
 from affectllm.errors import InputError
 from affectllm.generation import BACKENDS
 from affectllm.io import read_yaml
@@ -67,7 +72,7 @@ HINT_FIELDS = ("aus", "au_codes", "answer", "labels", "openset")
 TOP_KEYS = {"data", "data_root", "model", "backend", "backend_options", "cpu_threads", "pixels",
             "video", "out", "rounds", "seed", "prompt", "system", "hint", "rewards", "accept", "n",
             "max_retries", "sampling", "select", "limit", "chunk_size", "dedup", "media",
-            "retrain"}
+            "retrain", "engine", "ray"}
 SAMPLING_KEYS = {"temperature", "top_p", "top_k", "max_new_tokens", "repetition_penalty"}
 DEDUP_KEYS = {"by_id", "by_text"}
 RETRAIN_KEYS = {"enabled", "recipe", "config", "from", "overrides", "accelerate_config",
@@ -135,6 +140,10 @@ class SynthConfig:
     dedup: DedupConfig = field(default_factory=DedupConfig)
     media: str = "copy"
     retrain: RetrainConfig | None = None
+    #: ``local`` (this process) or ``ray`` (chunks on Ray replicas, `data_synthesis.engine`).
+    engine: str = "local"
+    #: the ``ray:`` mapping, checked (`affectllm.distributed.RaySettings` fields).
+    ray: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain YAML-able data (rules written back as strings)."""
@@ -148,7 +157,7 @@ class SynthConfig:
         """What must not change when a run is resumed: everything except the round count, the
         output folder and the file the config was read from."""
         d = self.to_dict()
-        for key in ("rounds", "out", "source"):
+        for key in ("rounds", "out", "source", "engine", "ray"):  # the engine changes no result
             d.pop(key)
         return d
 
@@ -157,12 +166,16 @@ class SynthConfig:
 # Loading
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> SynthConfig:
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None,
+                ray: dict[str, Any] | None = None) -> SynthConfig:
     """Read and check a synthesis config; `overrides` (from the CLI, None values ignored) replace
-    top-level keys before checking. Raises InputError naming the file and the key."""
+    top-level keys before checking, `ray` keys of the ``ray:`` mapping. Raises InputError naming
+    the file and the key."""
     path = Path(path)
     raw = read_yaml(path)
     raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    if ray:
+        raw["ray"] = {**(raw.get("ray") or {}), **ray}
     return parse_config(raw, source=path)
 
 
@@ -205,8 +218,19 @@ def parse_config(raw: dict[str, Any], source: str | Path = "<config>") -> SynthC
         dedup=_dedup(raw, check),
         media=check.choice(raw, "media", MEDIA_MODES, "copy"),
         retrain=_retrain(raw, src, check),
+        engine=check.choice(raw, "engine", ENGINES, "local"),
+        ray=_ray(raw, check),
     )
     return cfg
+
+
+def _ray(raw: dict, check: _Checker) -> dict[str, Any]:
+    from affectllm.distributed import ray_settings  # Ray itself is imported only to run
+
+    try:
+        return ray_settings(check.mapping(raw, "ray")).as_dict()
+    except InputError as e:
+        raise InputError(e.reason, path=check.source) from None
 
 
 class _Checker:

@@ -20,6 +20,8 @@ Resumption: the items of a round and their chunking are fixed in plan.json when 
 a chunk is written atomically once all its attempts are done, and a killed run redoes only the
 chunk it was in. The corpus is rebuilt from the rounds' accepted files, so a merge interrupted
 half-way is simply done again. The same seed therefore gives the same corpus, interrupted or not.
+With ``engine: ray`` the pending chunks run on Ray replicas (`data_synthesis.engine`) and each is
+written when its result arrives, in any order; the corpus is the same as with the local engine.
 """
 
 from __future__ import annotations
@@ -34,16 +36,17 @@ from typing import Any
 
 import yaml
 
+from affectllm.distributed import Progress, require_ray
 from affectllm.errors import InputError
 from affectllm.generation import Backend, make_backend
 from affectllm.io import read_jsonl, write_json, write_jsonl, write_yaml
 from affectllm.models import PixelBudget
-from affectllm.progress import progress
 from affectllm.task import read_task
 from affectllm.video import VideoSampling
-from data_synthesis.candidates import RoundContext, synthesize_chunk
+from data_synthesis.candidates import RoundContext
 from data_synthesis.config import MODEL_PROMPT, SynthConfig
 from data_synthesis.corpus import copy_media, merge_rounds
+from data_synthesis.engine import ChunkResults, local_chunks, ray_chunks
 from data_synthesis.inputs import load_items, model_label, resolve_data, resolve_model
 from data_synthesis.manifest import Manifest
 from data_synthesis.retrain import MODEL_DIR, retrain
@@ -91,6 +94,8 @@ class SynthesisRun:
             torch.set_num_threads(threads)
 
     def _run(self) -> list[dict[str, Any]]:
+        if self.cfg.engine == "ray":
+            require_ray()  # exit 2 naming the extra, before anything is written
         if not str(self.cfg.model or "").startswith("tiny:"):  # before anything is written
             resolve_model(self.cfg.model, self.out, self.cfg.seed, self.cfg.source)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -123,7 +128,8 @@ class SynthesisRun:
             old = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
             new = yaml.safe_load(yaml.safe_dump(self.cfg.identity()))
             changed = sorted(k for k in set(old) | set(new)
-                             if k not in ("rounds", "out", "source") and old.get(k) != new.get(k))
+                             if k not in ("rounds", "out", "source", "engine", "ray")
+                             and old.get(k) != new.get(k))
             if changed:
                 raise InputError(
                     f"{self.out} holds a synthesis run made with another config (key "
@@ -146,16 +152,29 @@ class SynthesisRun:
         self.manifest.save()
         todo = [c for c in range(len(chunks)) if not self._chunk_path(round_dir, c).is_file()]
         if todo:
+            where = f"on {self.cfg.ray['replicas']} Ray replica(s)" if self.cfg.engine == "ray" \
+                else "here"
             self.log(f"round {k}: {len(ids)} items in {len(chunks)} chunk(s) of up to {size}, "
-                     f"model {label}; {len(chunks) - len(todo)} chunk(s) done before")
-            ctx = RoundContext(self._round_config(model), self._backend_for(model), self.scorer,
-                               self.data_root, k, label)
-            for c in progress(todo, desc=f"round {k}", unit="chunk"):
-                result = synthesize_chunk(ctx, [self.items_by_id[i] for i in chunks[c]], c)
-                write_json(self._chunk_path(round_dir, c), result)
+                     f"model {label}, {where}; {len(chunks) - len(todo)} chunk(s) done before")
+            meter = Progress(f"round {k}", len(ids), state["items_done"])
+            for c, result in self._chunk_results(k, model, label, {
+                    c: [self.items_by_id[i] for i in chunks[c]] for c in todo}):
+                write_json(self._chunk_path(round_dir, c), result)  # atomic, as it arrives
                 self._count_done(state, round_dir, chunks)
                 self.manifest.save()
+                meter.update(len(result["items"]), result["tokens"], len(result["accepted"]))
         self._finish_round(k, round_dir, label, len(chunks))
+
+    def _chunk_results(self, k: int, model: Path | str, label: str,
+                       chunks: dict[int, list[dict]]) -> ChunkResults:
+        """The round's pending chunks, synthesized here or on Ray replicas (`engine`)."""
+        cfg = self._round_config(model)
+        if self.cfg.engine == "ray":
+            self._close_backend()
+            return ray_chunks(cfg, str(model), backend_options(self.cfg, model), self.data_root,
+                              k, label, chunks)
+        ctx = RoundContext(cfg, self._backend_for(model), self.scorer, self.data_root, k, label)
+        return local_chunks(ctx, chunks)
 
     def _plan(self, k: int, round_dir: Path, label: str) -> dict[str, Any]:
         """The round's items and chunking, fixed when the round starts."""
@@ -266,14 +285,8 @@ class SynthesisRun:
     def _backend_for(self, model: Path | str) -> Backend:
         if self._backend is None or self._backend_model != str(model):
             self._close_backend()
-            task = read_task(model)
-            pixels = PixelBudget(**self.cfg.pixels) if self.cfg.pixels or task is None \
-                else task.pixel_budget()
-            video = VideoSampling(**self.cfg.video) if self.cfg.video else (
-                task.video_sampling() if task is not None else VideoSampling())
-            options = {"batch_size": 8, "seed": self.cfg.seed, **self.cfg.backend_options,
-                       "pixels": pixels, "video": video}
-            self._backend = make_backend(str(model), self.cfg.backend, **options)
+            self._backend = make_backend(str(model), self.cfg.backend,
+                                         **backend_options(self.cfg, model))
             self._backend_model = str(model)
         return self._backend
 
@@ -286,6 +299,17 @@ class SynthesisRun:
 
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def backend_options(cfg: SynthConfig, model: Path | str) -> dict[str, Any]:
+    """`make_backend` options for `model`: the config's, with the pixel budget and video sampling
+    of the config, else of the model folder's record (affectllm_task.json)."""
+    task = read_task(model)
+    pixels = PixelBudget(**cfg.pixels) if cfg.pixels or task is None else task.pixel_budget()
+    video = VideoSampling(**cfg.video) if cfg.video else (
+        task.video_sampling() if task is not None else VideoSampling())
+    return {"batch_size": 8, "seed": cfg.seed, **cfg.backend_options, "pixels": pixels,
+            "video": video}
 
 
 def run_synthesis(config: SynthConfig, out: str | Path, rounds: int) -> list[dict[str, Any]]:

@@ -97,6 +97,16 @@ def _add_model_args(p: argparse.ArgumentParser, prompt_default: str, max_new_tok
     _opt(b, "dtype", default="auto")
     _opt(b, "max-pixels", type=int, default=None, help="image pixel budget (Qwen-VL)")
     _opt(b, "min-pixels", type=int, default=None)
+    r = p.add_argument_group("engine (generation on a Ray cluster: pip install 'affectllm[ray]')")
+    _opt(r, "engine", choices=("local", "ray"), default="local",
+         help="local: one backend in this process (default); ray: --replicas copies of the "
+              "backend on a Ray cluster, same results")
+    _opt(r, "ray-address", default="local",
+         help="local (start Ray here), auto (the cluster of `ray start`) or host:port")
+    _opt(r, "replicas", type=_positive_int, default=1, help="backend replicas (data parallel)")
+    _opt(r, "gpus-per-replica", type=float, default=0,
+         help="GPUs per replica (> 1: vLLM tensor parallelism inside a replica)")
+    _opt(r, "cpus-per-replica", type=float, default=1, help="CPUs per replica")
 
 
 def _sampling(args: argparse.Namespace) -> Sampling:
@@ -130,6 +140,14 @@ def _backend_options(args: argparse.Namespace) -> dict:
         options["max_model_len"] = args.max_model_len
     if args.max_pixels or args.min_pixels:
         options["pixels"] = PixelBudget(min_pixels=args.min_pixels, max_pixels=args.max_pixels)
+    if args.engine == "ray" and not args.rescore:
+        from affectllm.distributed import ray_settings, require_ray
+
+        require_ray()  # exit 2 naming the extra, before anything is written
+        options["engine"] = ray_settings({
+            "address": args.ray_address, "replicas": args.replicas,
+            "gpus_per_replica": args.gpus_per_replica,
+            "cpus_per_replica": args.cpus_per_replica}, "--engine ray").as_dict()
     return options
 
 

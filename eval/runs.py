@@ -188,9 +188,8 @@ def run_jobs(jobs: Sequence[Job], kept: KeptCalls, *, pool: BackendPool | None, 
         by_id = {j.id: j for j in todo}
         ordered = backend.order([Request(j.id, j.messages) for j in todo])
         step = len(ordered) if backend.name == "vllm" else max(64, 16 * backend.batch_size)
-        for start in range(0, len(ordered), step):
-            part = ordered[start:start + step]
-            outputs = pool.generate(backend, role, part, sampling, desc)
+        parts = [ordered[start:start + step] for start in range(0, len(ordered), step)]
+        for outputs in pool.generate_parts(backend, role, parts, sampling, desc):
             for out in outputs:
                 job = by_id[out.id]
                 rows[job.id] = {"id": job.id, "group": job.group, "key": job.key, "model": model,
@@ -251,6 +250,8 @@ class BackendPool:
 
     def __init__(self, kind: str = "auto", **options: Any):
         self.kind = kind
+        #: ``options["engine"]``: None (local) or a ``ray:`` mapping (`affectllm.distributed`).
+        self.engine = options.pop("engine", None)
         self.options = options
         self.current: Backend | None = None
         self.current_model: str | None = None
@@ -264,7 +265,13 @@ class BackendPool:
             return self.current
         self.release()
         log.info("loading %s", model)
-        self.current = make_backend(model, self.kind, **self.options)
+        if self.engine is not None:  # replicas of the backend on a Ray cluster
+            from affectllm.distributed import RayBackend, ray_settings
+
+            self.current = RayBackend(model, self.kind, ray_settings(self.engine),
+                                      **self.options)
+        else:
+            self.current = make_backend(model, self.kind, **self.options)
         self.current_model = model
         self.loaded.append(model)
         self.backend_names[model] = self.current.name
@@ -282,6 +289,27 @@ class BackendPool:
         t.generated_tokens += backend.throughput.generated_tokens - before[2]
         t.seconds += time.perf_counter() - start
         return outputs
+
+    def generate_parts(self, backend: Backend, role: str, parts: list[list[Request]],
+                       sampling: Sampling, desc: str) -> Iterable[list]:
+        """`generate` for each part in turn, yielding its outputs; a Ray backend takes all the
+        parts at once (every replica busy) and yields each part when it is complete."""
+        stream = getattr(backend, "stream", None)
+        if stream is None:
+            for part in parts:
+                yield self.generate(backend, role, part, sampling, desc)
+            return
+        before = backend.throughput.generated_tokens
+        t = self.throughput.setdefault(role, RoleThroughput())
+        start = time.perf_counter()
+        for p, outputs in stream(parts, sampling, desc):
+            t.requests += len(parts[p])
+            t.completions += sum(len(o.texts) for o in outputs)
+            t.generated_tokens += backend.throughput.generated_tokens - before
+            before = backend.throughput.generated_tokens
+            t.seconds += time.perf_counter() - start
+            yield outputs
+            start = time.perf_counter()
 
     def release(self) -> None:
         """Drop the current backend and free its memory (GPU memory for vLLM)."""
