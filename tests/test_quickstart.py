@@ -64,6 +64,7 @@ def test_shipped_quickstart_pipeline_gives_each_stage_its_job():
     assert all(Path(s.config).is_file() for s in pipeline.stages if s.config)
     by_name = {s.name: s for s in pipeline.stages}
     assert by_name["grpo"].data == by_name["synth"].data == "{data_dir}/labels_only.jsonl"
+    assert by_name["synth"].args == {"seed-corpus": "{data_dir}/annotated.jsonl"}  # grown corpus
     evaluated = [s for s in pipeline.stages if s.eval is not None or s.kind == "eval"]
     assert [s.name for s in evaluated] == ["base", "sft", "grpo", "synth_sft"]
     assert {s.eval["data"] for s in evaluated if s.eval} == {by_name["base"].data}

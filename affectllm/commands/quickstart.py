@@ -1,10 +1,11 @@
 """`affectllm quickstart`: the whole method on a CPU in minutes, each stage with its own job.
 
 Builds a small random-weight Qwen2.5-VL, renders the procedural FACS faces and splits their
-training split into a small reasoning-annotated subset (`N_ANNOTATED` faces, annotated.jsonl) and
-label/AU-only items (labels_only.jsonl, reasoning removed), then runs
+training split into a reasoning-annotated subset (`N_ANNOTATED` of the 1,920 faces,
+annotated.jsonl) and label/AU-only items (labels_only.jsonl, reasoning removed), then runs
 `recipes/quickstart/pipeline.yaml`: base model, SFT on the annotated subset, GRPO on the label-only
-items, synthesis of verified reasoning for them with the GRPO model, a second SFT on that corpus.
+items, synthesis of verified reasoning for them with the GRPO model, a second SFT on the grown
+corpus (the annotated subset + the verified synthesized samples).
 Every stage is evaluated on the same held-out split (``--split``, default test; design choices were
 made on validation). Prints the stage table and writes OUT/report.md with the stage plot and the
 GRPO reward curve. Everything lives in OUT; a second run reuses what exists.
@@ -20,7 +21,7 @@ from affectllm.launch import RECIPES_DIR
 from affectllm.pipeline.report import reward_curve
 
 PIPELINE = RECIPES_DIR / "quickstart" / "pipeline.yaml"
-N_ANNOTATED = 128
+N_ANNOTATED = 1280
 SPLITS = ("test", "validation")
 
 
@@ -145,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     plots = "![metrics after each stage](stages.png)"
     if summary["grpo_reward_curve"]:
         reward_plot(out / "grpo_reward.png", summary["grpo_reward_curve"],
-                    "GRPO reward (au + accuracy + format)")
+                    "GRPO reward (accuracy + format)")
         plots += "\n\n![GRPO reward](grpo_reward.png)"
     summary["split"] = args.split
     write_json(out / "quickstart.json", summary)
