@@ -144,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
         return 130
     table, summary = summarise(out, stage_rows(plans))
     plots = "![metrics after each stage](stages.png)"
+    if (out / "au_f1.png").is_file():
+        plots += "\n\n![AU F1 per action unit, before and after](au_f1.png)"
     if summary["grpo_reward_curve"]:
         reward_plot(out / "grpo_reward.png", summary["grpo_reward_curve"],
                     "GRPO reward (accuracy + format)")
