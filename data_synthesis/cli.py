@@ -38,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default=None, help="input samples JSONL; overrides config 'data'")
     p.add_argument("--data-root", "--data_root", dest="data_root", default=None,
                    help="folder the input media paths are relative to")
+    p.add_argument("--seed-corpus", "--seed_corpus", dest="seed_corpus", default=None,
+                   help="canonical JSONL the corpus starts from; overrides config 'seed_corpus'")
     p.add_argument("--seed", type=int, default=None, help="overrides config 'seed'")
     p.add_argument("--engine", choices=("local", "ray"), default=None,
                    help="where chunks run (default: config 'engine', local); ray: on Ray "
@@ -57,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = {"model": args.model, "backend": args.backend, "out": args.out,
                  "data": args.data, "data_root": args.data_root, "seed": args.seed,
+                 "seed_corpus": args.seed_corpus,
                  "rounds": args.rounds, "engine": args.engine}
     ray = {"replicas": args.replicas, "address": args.ray_address}
     cfg = load_config(args.config, overrides, ray={k: v for k, v in ray.items() if v is not None})

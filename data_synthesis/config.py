@@ -25,6 +25,9 @@
     sampling: {temperature: 1.0, top_p: 1.0, top_k: 0, max_new_tokens: 512, repetition_penalty: 1.0}
     select: pending                        # pending: items not yet in the corpus; all: every item
     limit: null                            # use only the first N input items
+    seed_corpus: null                      # canonical JSONL the corpus starts from (e.g. the
+                                           # human-annotated subset): kept ahead of every
+                                           # accepted sample, never re-synthesized, retrained on
     chunk_size: 64                         # items per generation chunk = the unit of resumption
     dedup: {by_id: first, by_text: true}   # by_id: first | latest
     media: copy                            # copy | link: how OUT/media gets the accepted media
@@ -71,7 +74,7 @@ HINT_FIELDS = ("aus", "au_codes", "answer", "labels", "openset")
 
 TOP_KEYS = {"data", "data_root", "model", "backend", "backend_options", "cpu_threads", "pixels",
             "video", "out", "rounds", "seed", "prompt", "system", "hint", "rewards", "accept", "n",
-            "max_retries", "sampling", "select", "limit", "chunk_size", "dedup", "media",
+            "max_retries", "sampling", "select", "limit", "seed_corpus", "chunk_size", "dedup", "media",
             "retrain", "engine", "ray"}
 SAMPLING_KEYS = {"temperature", "top_p", "top_k", "max_new_tokens", "repetition_penalty"}
 DEDUP_KEYS = {"by_id", "by_text"}
@@ -136,6 +139,7 @@ class SynthConfig:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     select: str = "pending"
     limit: int | None = None
+    seed_corpus: str | None = None
     chunk_size: int = 64
     dedup: DedupConfig = field(default_factory=DedupConfig)
     media: str = "copy"
@@ -214,6 +218,7 @@ def parse_config(raw: dict[str, Any], source: str | Path = "<config>") -> SynthC
         sampling=_sampling(raw, check),
         select=check.choice(raw, "select", SELECT_MODES, "pending"),
         limit=check.integer(raw, "limit", None, minimum=1),
+        seed_corpus=_seed_corpus(raw.get("seed_corpus"), src, check),
         chunk_size=check.integer(raw, "chunk_size", 64, minimum=1),
         dedup=_dedup(raw, check),
         media=check.choice(raw, "media", MEDIA_MODES, "copy"),
@@ -335,6 +340,14 @@ def _input_path(value: Any, src: Path, check: _Checker, key: str) -> str:
     if not path.is_file():
         check.fail(key, f"input file not found: {value}{_looked_in(value, src)}")
     return str(path)
+
+
+def _seed_corpus(value: Any, src: Path, check: _Checker) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.startswith("toyfaces:"):
+        check.fail("seed_corpus", f"expected a canonical JSONL file, got {value!r}")
+    return _input_path(value, src, check, "seed_corpus")
 
 
 def _optional_path(value: Any, src: Path, key: str, check: _Checker,

@@ -5,8 +5,10 @@ An accepted candidate becomes a canonical sample: the item's fields, `reasoning`
 files are hard-linked or copied into ``OUT/media``), and ``meta.synth`` = round, model, attempt,
 candidate index and scores.
 
-The corpus is a pure function of the rounds' accepted samples (`merge_rounds`), rebuilt and written
-atomically after every round, so re-running a merge after a crash is harmless. Deduplication:
+The corpus is a pure function of the `seed_corpus` samples and the rounds' accepted samples
+(`merge_rounds`), rebuilt and written atomically after every round, so re-running a merge after a
+crash is harmless. Seed samples (e.g. the human-annotated subset) come first and are all kept; an
+accepted sample with a seed sample's id is dropped. Deduplication of accepted samples:
 
 Media are copied into ``OUT/media`` (``media: link``: hard-linked) so the corpus is self-contained.
 
@@ -57,6 +59,12 @@ def corpus_media_path(data_root: str | Path, path: str) -> str:
     return f"{MEDIA_DIR}/{rel.as_posix()}"
 
 
+def in_corpus_layout(sample: dict, data_root: str | Path) -> dict:
+    """`sample` with its media paths rewritten for the corpus (`corpus_media_path`)."""
+    return {**sample, "media": [{"type": m["type"], "path": corpus_media_path(data_root, m["path"])}
+                                for m in sample["media"]]}
+
+
 def synthesized_sample(item: dict, completion: str, *, data_root: str | Path, round_index: int,
                        model: str, attempt: int, candidate: int, scores: Scores) -> dict:
     """The canonical sample for an accepted candidate of `item` (see the module docstring)."""
@@ -69,10 +77,7 @@ def synthesized_sample(item: dict, completion: str, *, data_root: str | Path, ro
         meta = {"source_meta": meta}
     meta["synth"] = {"round": round_index, "model": model, "attempt": attempt,
                      "candidate": candidate, "scores": scores}
-    return {**item,
-            "media": [{"type": m["type"], "path": corpus_media_path(data_root, m["path"])}
-                      for m in item["media"]],
-            "reasoning": reasoning, "answer": answer,
+    return {**in_corpus_layout(item, data_root), "reasoning": reasoning, "answer": answer,
             "meta": json.dumps(meta, ensure_ascii=False, sort_keys=True)}
 
 
@@ -97,12 +102,16 @@ class MergeReport:
         return asdict(self)
 
 
-def merge_rounds(rounds: Sequence[Iterable[dict]],
-                 dedup: DedupConfig) -> tuple[list[dict], list[MergeReport]]:
-    """The corpus made of the rounds' accepted samples, in round then item order, deduplicated by
-    `dedup`; plus one report per round."""
-    corpus: dict[str, dict] = {}
+def merge_rounds(rounds: Sequence[Iterable[dict]], dedup: DedupConfig,
+                 seed: Iterable[dict] = ()) -> tuple[list[dict], list[MergeReport]]:
+    """The corpus made of the `seed` samples (all kept, first) and the rounds' accepted samples,
+    in round then item order, deduplicated by `dedup` (an accepted sample never replaces a seed
+    sample); plus one report per round."""
+    corpus: dict[str, dict] = {s["id"]: s for s in seed}
     text_owner: dict[str, str] = {}
+    for sid, sample in corpus.items():
+        text_owner.setdefault(normalised_text(sample), sid)
+    seeded = set(corpus)
     reports = []
     for samples in rounds:
         report = MergeReport()
@@ -110,7 +119,7 @@ def merge_rounds(rounds: Sequence[Iterable[dict]],
             report.accepted += 1
             sid, key = sample["id"], normalised_text(sample)
             old = corpus.get(sid)
-            if old is not None and dedup.by_id == "first":
+            if old is not None and (dedup.by_id == "first" or sid in seeded):
                 report.duplicate_id += 1
                 continue
             if dedup.by_text and text_owner.get(key, sid) != sid:

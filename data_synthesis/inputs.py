@@ -97,3 +97,9 @@ def model_label(model: Path | str, out: Path) -> str:
         except ValueError:
             return str(model)
     return model
+
+
+def load_seed_corpus(path: str | Path) -> tuple[list[dict], Path]:
+    """The `seed_corpus` samples (unique ids) and the data root their media are relative to."""
+    path = Path(path)
+    return load_items(path, None), data_root_of(path)

@@ -4,7 +4,8 @@ Output folder (``--out``)::
 
     OUT/config.yaml               the resolved config (always written; a resumed run must match it)
     OUT/manifest.json             run state; "finished": true once all requested rounds are done
-    OUT/corpus.jsonl              the growing corpus (canonical schema, media under OUT/media)
+    OUT/corpus.jsonl              the growing corpus (canonical schema, media under OUT/media):
+                                  the `seed_corpus` samples first, then each round's accepted
     OUT/media/...                 copies (or hard links) of the accepted samples' media
     OUT/base_model/, OUT/toyfaces/   only for the ``tiny:`` / ``toyfaces:`` shorthands
     OUT/round_k/plan.json         the round's items, in order, and its model (fixed at round start)
@@ -45,9 +46,15 @@ from affectllm.task import read_task
 from affectllm.video import VideoSampling
 from data_synthesis.candidates import RoundContext
 from data_synthesis.config import MODEL_PROMPT, SynthConfig
-from data_synthesis.corpus import copy_media, merge_rounds
+from data_synthesis.corpus import copy_media, in_corpus_layout, merge_rounds
 from data_synthesis.engine import ChunkResults, local_chunks, ray_chunks
-from data_synthesis.inputs import load_items, model_label, resolve_data, resolve_model
+from data_synthesis.inputs import (
+    load_items,
+    load_seed_corpus,
+    model_label,
+    resolve_data,
+    resolve_model,
+)
 from data_synthesis.manifest import Manifest
 from data_synthesis.retrain import MODEL_DIR, retrain
 from data_synthesis.scoring import Scorer
@@ -106,6 +113,7 @@ class SynthesisRun:
                                                   self.cfg.seed)
         self.items = load_items(items_path, self.cfg.limit)
         self.items_by_id = {item["id"]: item for item in self.items}
+        self.seed = self._seed_corpus()
         self.scorer = Scorer(self.cfg.rewards)
         m = self.manifest
         m["rounds_requested"] = self.rounds
@@ -184,7 +192,7 @@ class SynthesisRun:
         if self.cfg.select == "all":
             ids = [item["id"] for item in self.items]
         else:
-            done = {s["id"] for s in self._corpus()}
+            done = {s["id"] for s in self._corpus()} | {s["id"] for s in self.seed}
             ids = [item["id"] for item in self.items if item["id"] not in done]
         plan = {"round": k, "model": label, "select": self.cfg.select,
                 "chunk_size": self.cfg.chunk_size, "items": ids}
@@ -209,7 +217,7 @@ class SynthesisRun:
         write_jsonl(round_dir / "records.jsonl", [rec for r in results for rec in r["records"]])
         stats = round_stats(k, label, results)
         accepted_by_round = [self._accepted(j) for j in range(1, k + 1)]
-        corpus, reports = merge_rounds(accepted_by_round, self.cfg.dedup)
+        corpus, reports = merge_rounds(accepted_by_round, self.cfg.dedup, seed=self.seed)
         write_jsonl(self.out / CORPUS_FILE, corpus)
         stats["corpus"] = reports[-1].as_dict()
         write_json(round_dir / "stats.json", stats)
@@ -226,6 +234,15 @@ class SynthesisRun:
             first = next(iter(failed["errors"].values()))
             self.report(f"round {k}: generation failed for {failed['count']} item(s) after "
                         f"retries: {', '.join(failed['ids'])} (first error: {first})")
+
+    def _seed_corpus(self) -> list[dict]:
+        """The `seed_corpus` samples in corpus layout, their media copied into OUT/media."""
+        if self.cfg.seed_corpus is None:
+            return []
+        samples, root = load_seed_corpus(self.cfg.seed_corpus)
+        seed = [in_corpus_layout(s, root) for s in samples]
+        copy_media(seed, root, self.out, link=self.cfg.media == "link")
+        return seed
 
     def _accepted(self, k: int) -> list[dict]:
         return [obj for _, obj in read_jsonl(self.out / f"round_{k}" / "accepted.jsonl")]

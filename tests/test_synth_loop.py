@@ -242,3 +242,35 @@ def test_asking_for_fewer_rounds_than_done_says_nothing_was_done(tmp_path, faces
     assert "nothing to do" in err and "already has 2 finished round(s)" in err
     assert "pass --rounds 3" in err
     assert (out / "corpus.jsonl").read_bytes() == corpus
+
+
+def test_seed_corpus_starts_the_corpus_and_is_never_resynthesized(tmp_path, faces, tiny_model):
+    """`seed_corpus` (e.g. the human-annotated subset): its samples lead the corpus, keep their
+    own reasoning, have their media copied in, and their items are not synthesized again."""
+    train = load_samples(faces / "train.jsonl")
+    seed_file = tmp_path / "annotated" / "seed.jsonl"
+    seed_file.parent.mkdir()
+    # its own folder: media paths relative to it, not to the items' root
+    shutil.copytree(faces / "images", seed_file.parent / "images")
+    seed_file.write_text("".join(json.dumps({**s, "reasoning": f"seed {i}"}) + "\n"
+                                 for i, s in enumerate(train[:3])))
+    config = write_config(tmp_path / "synth.yaml", faces, tiny_model(),
+                          seed_corpus=str(seed_file), dedup={"by_id": "first", "by_text": True})
+    out = tmp_path / "out"
+    (stats,) = synth(config, out, rounds=1)
+
+    plan = json.loads((out / "round_1" / "plan.json").read_text())["items"]
+    assert plan == [s["id"] for s in train[3:N_ITEMS]]
+    assert stats["items"] == N_ITEMS - 3 and stats["accepted"] > 0
+    corpus = load_samples(out / "corpus.jsonl")
+    assert [s["reasoning"] for s in corpus[:3]] == ["seed 0", "seed 1", "seed 2"]
+    assert len(corpus) == 3 + stats["corpus"]["added"] == stats["corpus"]["size"]
+    for s in corpus:
+        assert s["media"][0]["path"].startswith("media/images/")
+        assert (out / s["media"][0]["path"]).is_file()
+    assert yaml.safe_load((out / "config.yaml").read_text())["seed_corpus"] == str(seed_file)
+
+    missing = write_config(tmp_path / "missing.yaml", faces, tiny_model(),
+                           seed_corpus=str(tmp_path / "nope.jsonl"))
+    with pytest.raises(InputError, match="seed_corpus.*not found"):
+        load_config(missing)

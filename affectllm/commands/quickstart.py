@@ -1,45 +1,59 @@
-"""`affectllm quickstart`: the whole method on a CPU in minutes.
+"""`affectllm quickstart`: the whole method on a CPU in minutes, each stage with its own job.
 
-Builds a small random-weight Qwen2.5-VL, renders the procedural FACS faces, then runs
-`recipes/quickstart/pipeline.yaml`: evaluate the untrained model, SFT, GRPO with the au + accuracy
-+ format rewards, one synthesis round, evaluate again. Prints a before/after table and writes
-OUT/report.md with a learning-curve plot. Everything lives in OUT; a second run reuses what exists.
+Builds a small random-weight Qwen2.5-VL, renders the procedural FACS faces and splits their
+training split into a reasoning-annotated subset (`N_ANNOTATED` of the 1,920 faces,
+annotated.jsonl) and label/AU-only items (labels_only.jsonl, reasoning removed), then runs
+`recipes/quickstart/pipeline.yaml`: base model, SFT on the annotated subset, GRPO on the label-only
+items, synthesis of verified reasoning for them with the GRPO model, a second SFT on the grown
+corpus (the annotated subset + the verified synthesized samples).
+Every stage is evaluated on the same held-out split (``--split``, default test; design choices were
+made on validation). Prints the stage table and writes OUT/report.md with the stage plot and the
+GRPO reward curve. Everything lives in OUT; a second run reuses what exists.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from affectllm.launch import RECIPES_DIR
+from affectllm.pipeline.report import reward_curve
 
 PIPELINE = RECIPES_DIR / "quickstart" / "pipeline.yaml"
-METRICS = (("accuracy", "emotion accuracy"), ("au_f1", "AU F1 (micro)"),
-           ("format_rate", "format rate"), ("mean_reward", "mean reward (au+accuracy+format)"))
+N_ANNOTATED = 1280
+SPLITS = ("test", "validation")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "quickstart", help="build a tiny model and toy faces, run SFT -> GRPO -> synth -> eval",
+        "quickstart", help="build a tiny model and toy faces, run SFT -> GRPO -> synth -> SFT",
         description="Run the embedded default end to end on a CPU: tiny model, procedural faces, "
-                    "the quickstart pipeline, and a before/after table.")
+                    "the quickstart pipeline, and a table of the held-out metrics after each "
+                    "stage.")
     p.add_argument("--out", default="runs/quickstart", help="run directory (reused if present)")
     p.add_argument("--arch", default="qwen2_5_vl", help="tiny model architecture")
     p.add_argument("--size", default="tiny", choices=("tiny", "small"))
     p.add_argument("--n", type=int, default=2400, help="number of toy faces to render")
+    p.add_argument("--annotated", type=int, default=N_ANNOTATED,
+                   help="training faces that keep their reasoning (the SFT subset); the rest "
+                        "carry only labels and AUs")
     p.add_argument("--variation", type=float, default=0.0,
                    help="toy-face nuisance variation, 0 (one face and scene) to 1 (see "
                         "`affectllm data toyfaces --help`); more variation needs more steps")
+    p.add_argument("--split", default="test", choices=SPLITS,
+                   help="held-out split every stage is evaluated on (validation: for design "
+                        "choices, so the test split is never tuned on)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
 
 
-def prepare(out: Path, arch: str, size: str, n: int, seed: int,
-            variation: float = 0.0) -> tuple[Path, Path]:
-    """Build the base model and the toy faces into `out` unless they are there already."""
+def prepare(out: Path, arch: str, size: str, n: int, seed: int, variation: float = 0.0,
+            annotated: int = N_ANNOTATED) -> tuple[Path, Path]:
+    """Build the base model, the toy faces and their annotated / label-only training files into
+    `out` unless they are there already."""
     from affectllm.data.toyfaces import generate_toyfaces
+    from affectllm.io import read_jsonl, write_jsonl
     from affectllm.tiny import save_tiny_model
 
     model_dir, faces_dir = out / "base_model", out / "toyfaces"
@@ -49,87 +63,99 @@ def prepare(out: Path, arch: str, size: str, n: int, seed: int,
     if not (faces_dir / "test.jsonl").is_file():
         print(f"rendering {n} toy faces in {faces_dir}", file=sys.stderr)
         generate_toyfaces(faces_dir, n, seed=seed, variation=variation, reasoning="codes")
+    if not (faces_dir / "labels_only.jsonl").is_file():
+        train = [row for _, row in read_jsonl(faces_dir / "train.jsonl")]
+        write_jsonl(faces_dir / "annotated.jsonl", train[:annotated])
+        write_jsonl(faces_dir / "labels_only.jsonl",
+                    ({**row, "reasoning": ""} for row in train[annotated:]))
+        print(f"{min(annotated, len(train))} training faces keep their reasoning "
+              f"(annotated.jsonl), {max(0, len(train) - annotated)} carry only labels and AUs "
+              "(labels_only.jsonl)", file=sys.stderr)
     return model_dir, faces_dir
 
 
-def reward_curve(trainer_state: Path) -> list[tuple[int, float]]:
-    """(step, mean reward) pairs logged by GRPO (TRL's `reward` key)."""
-    if not trainer_state.is_file():
-        return []
-    history = json.loads(trainer_state.read_text()).get("log_history", [])
-    return [(h["step"], h["reward"]) for h in history if "reward" in h]
+def summarise(run_dir: Path, rows: list[dict]) -> tuple[str, dict]:
+    """The stage table (Markdown) and the numbers behind it: the rows of
+    `affectllm.pipeline.report.stage_rows`, the GRPO reward curve, the final accuracy over chance."""
+    from affectllm.pipeline.report import stage_table
 
-
-def summarise(run_dir: Path, n_classes: int) -> tuple[str, dict]:
-    """The before/after Markdown table and the numbers behind it."""
-    from affectllm.pipeline.runner import stage_report
-
-    before = stage_report(run_dir, "eval_before").get("metrics", {})
-    after = stage_report(run_dir, "eval_after").get("metrics", {})
     curve = reward_curve(run_dir / "grpo" / "trainer_state.json")
-    lines = ["| metric | before | after |", "|---|---:|---:|"]
-    for key, label in METRICS:
-        b, a = before.get(key), after.get(key)
-        lines.append(f"| {label} | {_fmt(b)} | {_fmt(a)} |")
-    chance = 1 / n_classes
-    summary = {"before": before, "after": after, "chance": chance,
-               "accuracy_over_chance": (after.get("accuracy") or 0) / chance,
-               "grpo_reward_curve": curve}
-    if curve:
-        k = max(1, len(curve) // 4)
-        first = sum(r for _, r in curve[:k]) / k
-        last = sum(r for _, r in curve[-k:]) / k
-        summary.update(grpo_reward_first=first, grpo_reward_last=last)
-        lines.append(f"| GRPO mean reward, first {k} vs last {k} logged steps | {_fmt(first)} | "
-                     f"{_fmt(last)} |")
-    lines.append(f"\nchance accuracy = 1/{n_classes} = {chance:.3f}; after training: "
-                 f"{summary['accuracy_over_chance']:.1f}x chance")
-    return "\n".join(lines), summary
+    summary: dict = {"stages": rows, "grpo_reward_curve": curve}
+    table = stage_table(rows)
+    chance = next((r["chance"] for r in rows if r.get("chance")), None)
+    final = rows[-1].get("accuracy") if rows else None
+    if chance and final is not None:
+        summary.update(chance=chance, accuracy_over_chance=final / chance)
+        table += f"; after the last stage ({rows[-1]['stage']}): {final / chance:.1f}x chance"
+    return table, summary
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
-def plot_curve(curve: list[tuple[int, float]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3))
-    ax.plot([s for s, _ in curve], [r for _, r in curve], marker="o")
-    ax.set_xlabel("GRPO step")
-    ax.set_ylabel("mean reward")
-    ax.set_title("GRPO reward (au + accuracy + format)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+def _interrupted_message(runner, out: Path) -> str:
+    """What happens to the interrupted stage when the quickstart runs again (runner docstring)."""
+    running = [(name, entry) for name, entry in runner.state["stages"].items()
+               if entry.get("status") == "running" or
+               entry.get("eval", {}).get("status") == "running"]
+    again = f"run `affectllm quickstart --out {out}` again"
+    if not running:
+        return f"interrupted before a stage started; {again} to start"
+    name, entry = running[0]
+    if entry.get("status") == "done":
+        what = (f"the evaluation of stage {name!r} was interrupted; it resumes and reuses the "
+                "answers it kept")
+    elif entry.get("kind") in ("sft", "grpo"):
+        stage_dir = out / name
+        what = (f"stage {name!r} was interrupted; it resumes from its newest checkpoint"
+                if any(stage_dir.glob("checkpoint-*")) else
+                f"stage {name!r} was interrupted; it saves no checkpoints, so it restarts from "
+                "its first step")
+    elif entry.get("kind") == "synth":
+        what = (f"stage {name!r} was interrupted; it resumes from its manifest (finished chunks "
+                "are kept)")
+    else:
+        what = f"stage {name!r} was interrupted; it resumes and reuses the answers it kept"
+    return f"{what}. Finished stages are kept; {again}."
 
 
 def run(args: argparse.Namespace) -> int:
     from affectllm.io import write_json, write_text
     from affectllm.pipeline.config import load_pipeline
+    from affectllm.pipeline.report import stage_rows
     from affectllm.pipeline.runner import PipelineRunner
-    from rewards.labels import FACIAL_LABELS
+    from eval.plots import reward_plot
 
     out = Path(args.out).resolve()
-    model_dir, faces_dir = prepare(out, args.arch, args.size, args.n, args.seed, args.variation)
+    model_dir, faces_dir = prepare(out, args.arch, args.size, args.n, args.seed, args.variation,
+                                   args.annotated)
     pipeline = load_pipeline(PIPELINE, {"model": str(model_dir),
-                                        "data": str(faces_dir / "train.jsonl")})
+                                        "data": str(faces_dir / "annotated.jsonl")})
+    for stage in pipeline.stages:  # every row on the same held-out split
+        if stage.eval is not None:
+            stage.eval = {**stage.eval, "data": f"{{data_dir}}/{args.split}.jsonl"}
+        if stage.kind == "eval":
+            stage.data = f"{{data_dir}}/{args.split}.jsonl"
     runner = PipelineRunner(pipeline, out, log=lambda m: print(m, file=sys.stderr))
     try:
-        runner.run()
+        plans = runner.run()
     except RuntimeError as e:
         print(f"affectllm quickstart: {e}", file=sys.stderr)
         return 1
-    table, summary = summarise(out, len(FACIAL_LABELS))
+    except KeyboardInterrupt:
+        print(f"\naffectllm quickstart: {_interrupted_message(runner, out)}", file=sys.stderr)
+        return 130
+    table, summary = summarise(out, stage_rows(plans))
+    plots = "![metrics after each stage](stages.png)"
+    if (out / "au_f1.png").is_file():
+        plots += "\n\n![AU F1 per action unit, before and after](au_f1.png)"
     if summary["grpo_reward_curve"]:
-        plot_curve(summary["grpo_reward_curve"], out / "grpo_reward.png")
+        reward_plot(out / "grpo_reward.png", summary["grpo_reward_curve"],
+                    "GRPO reward (accuracy + format)")
+        plots += "\n\n![GRPO reward](grpo_reward.png)"
+    summary["split"] = args.split
     write_json(out / "quickstart.json", summary)
-    write_text(out / "report.md", "# affectllm quickstart\n\n" + table +
-               "\n\n![GRPO reward](grpo_reward.png)\n\nPer-stage reports: "
-               "eval_before/report.md, eval_after/report.md.\n")
+    write_text(out / "report.md", f"# affectllm quickstart\n\nHeld-out split: {args.split} "
+               f"(the same faces for every row).\n\n{table}\n\n{plots}\n\nPer-stage "
+               "reports: base/report.md, sft/eval/report.md, grpo/eval/report.md, "
+               "synth_sft/eval/report.md.\n")
     print(table)
     print(f"\nreport: {out / 'report.md'}")
     return 0
