@@ -8,9 +8,8 @@ candidate index and scores.
 The corpus is a pure function of the `seed_corpus` samples and the rounds' accepted samples
 (`merge_rounds`), rebuilt and written atomically after every round, so re-running a merge after a
 crash is harmless. Seed samples (e.g. the human-annotated subset) come first and are all kept; an
-accepted sample with a seed sample's id is dropped. Deduplication of accepted samples:
-
-Media are copied into ``OUT/media`` (``media: link``: hard-linked) so the corpus is self-contained.
+accepted sample with a seed sample's id is dropped. Media are copied into ``OUT/media``
+(``media: link``: hard-linked) so the corpus is self-contained. Deduplication of accepted samples:
 
 - by item id: an item keeps its first accepted sample (``by_id: first``) or the latest round's
   (``by_id: latest``: the newer model's writing replaces the older one);
