@@ -178,8 +178,8 @@ def _run_entry_point(args: list[str], cwd: str, env: dict[str, str], path: list[
     os.environ.update(env)
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
-    for fd, path in ((1, out), (2, err)):
-        target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    for fd, file in ((1, out), (2, err)):  # not `path`: that is the sys.path tail
+        target = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(target, fd)
         os.close(target)
     status = 0

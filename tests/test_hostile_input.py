@@ -11,7 +11,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from hostile import Case, check_case
+from hostile import ENV, Case, check_case, run_forked
 from hostile_benchmark_cases import BENCHMARK_CASES
 
 
@@ -383,6 +383,24 @@ FRESH = {"jsonl-labels-string", "recipe-misspelt-key", "grpo-reward-os-system",
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_exits_2_with_a_located_message(case, tmp_path):
     check_case(case, tmp_path, fresh=case.id in FRESH)
+
+
+def test_a_forked_case_sees_what_a_new_interpreter_sees(tmp_path):
+    """The forked child (the default way a case runs) gets the same argv, sys.path, cwd, output and
+    exit status as ``python SCRIPT ARGS`` in a new interpreter."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "probe.py"
+    script.write_text("import json, os, sys\n"
+                      "print(json.dumps([sys.argv[1:], sys.path, os.getcwd()]))\n"
+                      "print('to stderr', file=sys.stderr)\nsys.exit(3)\n")
+    command = [sys.executable, str(script), "a b", "--c"]
+    (tmp_path / "case").mkdir()
+    fresh = subprocess.run(command, cwd=tmp_path / "case", env=ENV, capture_output=True, text=True)
+    forked = run_forked(command, tmp_path / "case", timeout=60)
+    assert (forked.returncode, forked.stdout, forked.stderr) == \
+        (fresh.returncode, fresh.stdout, fresh.stderr) == (3, fresh.stdout, "to stderr\n")
 
 
 def test_the_table_covers_every_part():
